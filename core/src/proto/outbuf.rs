@@ -1,0 +1,185 @@
+//! [`OutQueue`]: the bytes a state machine wants written, kept as a list of buffers so a
+//! driver can hand them to one vectored write (`writev`).
+//!
+//! Small pieces (status lines, headers, frame headers, small payloads) are appended to one
+//! growing tail buffer, so a burst of small messages becomes one contiguous slice; large
+//! payloads are queued as their own [`Bytes`] without being copied.
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use std::collections::VecDeque;
+use std::io::IoSlice;
+
+/// Payloads at least this long are queued by reference instead of copied into the tail.
+const COPY_THRESHOLD: usize = 1024;
+
+/// A queue of bytes to write, in order.
+#[derive(Debug, Default)]
+pub struct OutQueue {
+    /// Buffers queued before `tail`, oldest first.
+    front: VecDeque<Bytes>,
+    /// The newest bytes, where small writes accumulate.
+    tail: BytesMut,
+    /// Total bytes queued.
+    len: usize,
+}
+
+impl OutQueue {
+    /// An empty queue.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of bytes waiting to be written.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing is waiting to be written.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Appends a copy of `data`.
+    pub fn extend_from_slice(&mut self, data: &[u8]) {
+        self.tail.extend_from_slice(data);
+        self.len += data.len();
+    }
+
+    /// Appends `data`, copying it only when it is small.
+    pub fn push(&mut self, data: Bytes) {
+        if data.len() < COPY_THRESHOLD {
+            self.extend_from_slice(&data);
+            return;
+        }
+        self.seal_tail();
+        self.len += data.len();
+        self.front.push_back(data);
+    }
+
+    /// Runs `f` on the tail buffer so a caller can encode into it in place; the bytes `f`
+    /// appends are queued.
+    pub fn with_tail<R>(&mut self, f: impl FnOnce(&mut BytesMut) -> R) -> R {
+        let before = self.tail.len();
+        let r = f(&mut self.tail);
+        self.len += self.tail.len() - before;
+        r
+    }
+
+    /// Moves the tail into the list of sealed buffers, so later pushes go after it.
+    fn seal_tail(&mut self) {
+        if !self.tail.is_empty() {
+            self.front.push_back(self.tail.split().freeze());
+        }
+    }
+
+    /// Fills `dst` with slices of the queued bytes, oldest first; returns how many it filled.
+    pub fn io_slices<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
+        let mut n = 0;
+        for b in &self.front {
+            if n == dst.len() {
+                return n;
+            }
+            dst[n] = IoSlice::new(b);
+            n += 1;
+        }
+        if n < dst.len() && !self.tail.is_empty() {
+            dst[n] = IoSlice::new(&self.tail);
+            n += 1;
+        }
+        n
+    }
+
+    /// The oldest contiguous piece of queued bytes (empty when nothing is queued).
+    pub fn first_chunk(&self) -> &[u8] {
+        match self.front.front() {
+            Some(b) => b,
+            None => &self.tail,
+        }
+    }
+
+    /// Drops the first `n` queued bytes, after a write accepted them.
+    ///
+    /// # Panics
+    /// If `n` is more than [`OutQueue::len`]: that is a bug in the caller.
+    pub fn advance(&mut self, mut n: usize) {
+        assert!(n <= self.len, "OutQueue::advance past the end");
+        self.len -= n;
+        while n > 0 {
+            match self.front.front_mut() {
+                Some(b) if b.len() <= n => {
+                    n -= b.len();
+                    self.front.pop_front();
+                }
+                Some(b) => {
+                    b.advance(n);
+                    return;
+                }
+                None => {
+                    self.tail.advance(n);
+                    n = 0;
+                }
+            }
+        }
+        if self.len == 0 && self.tail.capacity() > 64 * 1024 {
+            // Do not keep a large buffer alive on an idle connection.
+            self.tail = BytesMut::new();
+        }
+    }
+
+    /// Moves every queued byte into one contiguous buffer (for tests and simple drivers).
+    pub fn take_all(&mut self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.len);
+        for b in self.front.drain(..) {
+            out.put_slice(&b);
+        }
+        out.put_slice(&self.tail);
+        self.tail.clear();
+        self.len = 0;
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gather(q: &OutQueue) -> Vec<u8> {
+        let mut slices = [IoSlice::new(&[]); 16];
+        let n = q.io_slices(&mut slices);
+        slices[..n].iter().flat_map(|s| s.iter().copied()).collect()
+    }
+
+    #[test]
+    fn keeps_order_across_small_and_large_pushes() {
+        let mut q = OutQueue::new();
+        q.extend_from_slice(b"head");
+        let big = Bytes::from(vec![7u8; 4096]);
+        q.push(big.clone());
+        q.push(Bytes::from_static(b"small"));
+        let mut want = b"head".to_vec();
+        want.extend_from_slice(&big);
+        want.extend_from_slice(b"small");
+        assert_eq!(q.len(), want.len());
+        assert_eq!(gather(&q), want);
+        // Advance across every boundary and check what remains.
+        for cut in [1usize, 3, 4, 5, 4100, want.len()] {
+            let mut q2 = OutQueue::new();
+            q2.extend_from_slice(b"head");
+            q2.push(big.clone());
+            q2.push(Bytes::from_static(b"small"));
+            q2.advance(cut);
+            assert_eq!(gather(&q2), want[cut..].to_vec(), "cut {cut}");
+            assert_eq!(q2.len(), want.len() - cut);
+        }
+    }
+
+    #[test]
+    fn with_tail_counts_bytes() {
+        let mut q = OutQueue::new();
+        q.with_tail(|b| b.extend_from_slice(b"abc"));
+        assert_eq!(q.len(), 3);
+        assert_eq!(q.first_chunk(), b"abc");
+        assert_eq!(q.take_all(), b"abc");
+        assert!(q.is_empty());
+    }
+}

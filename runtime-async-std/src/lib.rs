@@ -1,0 +1,1 @@
+//! wirelane on async-std (in progress).

@@ -1,0 +1,1 @@
+//! wirelane on smol (in progress).

@@ -1,0 +1,1 @@
+//! wirelane on tokio (in progress).
