@@ -1,0 +1,596 @@
+//! [`WsConnection`]: the server side of an open WebSocket connection, sans-IO.
+//!
+//! # Rules
+//!
+//! - **Input** ([`WsConnection::handle_input`]) is only buffered; frames are parsed lazily by
+//!   [`WsConnection::poll_event`], as far as needed for the next event, so a driver that
+//!   stops polling stops the parsing, and [`WsConnection::buffered_input`] tells it when to
+//!   stop reading the socket. Parsing is linear: each byte is looked at once (a header is at
+//!   most 14 bytes), payload bytes leave the input buffer as soon as they arrive (unmasked
+//!   straight into the message buffer, text validated on the way), so an invalid UTF-8
+//!   sequence fails the connection even in the middle of a frame.
+//! - **Limits** ([`WsLimits`]) are checked from each frame header before any of its payload
+//!   is buffered: frame size, message size summed over fragments, fragment count (1009).
+//!   Memory per connection is therefore bounded by `max_message_size` plus what the driver
+//!   lets pile up in the input buffer and the output queue. A driver should drain
+//!   [`WsConnection::output`] (or stop calling `poll_event`) when the output is above its
+//!   high-water mark: each incoming ping queues a pong.
+//! - **Control frames**: a ping is answered with a pong carrying the same payload, queued
+//!   when the ping is parsed (in `poll_event`); the [`WsEvent::Ping`] is informative. Control
+//!   frames may arrive between the fragments of a message.
+//! - **Close handshake**:
+//!   - the peer closes first (state `Open`): we queue a close frame echoing its status code
+//!     (an empty close frame if it sent none), report [`WsEvent::PeerClose`] (state
+//!     `ClosingRemote`), then [`WsEvent::Closed`]: the server closes TCP once the output is
+//!     written (RFC 6455 §7.1.1: the server closes first);
+//!   - we close first ([`WsConnection::close`], state `ClosingLocal`): data messages that
+//!     still arrive are delivered (pings are not answered: nothing is ever sent after our
+//!     close frame), and the peer's close frame ends it ([`WsEvent::PeerClose`] then
+//!     [`WsEvent::Closed`]); without it, [`WsLimits::close_timeout`] after our close frame,
+//!     [`WsEvent::Closed`];
+//!   - the peer breaks the protocol or a limit: we queue a close frame with the code of the
+//!     [`WsError`] (unless we had already sent one), report [`WsEvent::Error`] then
+//!     [`WsEvent::Closed`] right away, without waiting for the peer, and ignore further input;
+//!   - EOF without a close frame (even in the middle of a frame): [`WsEvent::Closed`] once the
+//!     input buffered before it is parsed.
+//! - **Timers** (from the `now` arguments, never the clock): with
+//!   [`WsLimits::ping_interval`], a ping (empty payload) is sent when the peer has been silent
+//!   that long (and again every interval while it stays silent); with
+//!   [`WsLimits::idle_timeout`], a peer silent that long (no bytes at all, pongs included)
+//!   fails the connection with [`WsError::IdleTimeout`] and close code 1001.
+//! - **Output**: unmasked frames with minimal length encoding; a frame header goes into the
+//!   [`OutQueue`] tail, a payload of 1 KiB or more is queued as its own [`Bytes`] without a
+//!   copy. [`WsLimits::max_outgoing_frame_size`] splits long messages into fragments.
+//! - After [`WsEvent::Closed`], `poll_event` returns `None` and input is ignored.
+
+use super::close::{parse_close_payload, truncate_reason, CloseCode, CloseFrame};
+use super::error::{WsError, WsUsageError};
+use super::frame::{FrameHeader, Opcode, MAX_CONTROL_PAYLOAD};
+use super::mask::{apply_mask, unmask_into};
+use super::message::{Assembly, DataKind, Message};
+use crate::proto::{OutQueue, WsLimits};
+use bytes::{Buf, Bytes, BytesMut};
+use std::collections::VecDeque;
+use std::time::Instant;
+
+/// Configuration of a [`WsConnection`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WsConfig {
+    /// Limits and timers.
+    pub limits: WsLimits,
+    /// Report data as [`WsEvent::Fragment`] pieces as they arrive instead of whole
+    /// [`WsEvent::Message`]s (for messages too large to hold in memory; the limits still
+    /// apply, so raise them along with this).
+    pub stream_fragments: bool,
+}
+
+/// The state of the close handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WsState {
+    /// Messages flow both ways.
+    Open,
+    /// We sent a close frame and wait for the peer's.
+    ClosingLocal,
+    /// The peer sent a close frame and we queued our reply.
+    ClosingRemote,
+    /// Finished: drain the output, then close the socket.
+    Closed,
+}
+
+/// What happened on the connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WsEvent {
+    /// A whole data message.
+    Message(Message),
+    /// Only in streaming mode ([`WsConfig::stream_fragments`]): a piece of a data message as
+    /// it arrives; text pieces are UTF-8-validated incrementally (a piece may end mid code
+    /// point). `fin` marks the last piece of the message.
+    Fragment {
+        /// Text or binary (also on continuation pieces).
+        kind: DataKind,
+        /// The unmasked bytes.
+        data: Bytes,
+        /// Whether this is the last piece of the message.
+        fin: bool,
+    },
+    /// A ping (informative: the pong is already queued).
+    Ping(Bytes),
+    /// A pong.
+    Pong(Bytes),
+    /// The peer sent a close frame (`None`: no status code). We queued our echo if we had not
+    /// closed yet.
+    PeerClose(Option<CloseFrame>),
+    /// The connection is finished (close handshake complete, timed out, or failed); drain the
+    /// output, then close the socket.
+    Closed,
+    /// We failed the connection: a protocol error, with the close code we sent.
+    Error(WsError),
+}
+
+/// Where the frame parser is.
+#[derive(Debug, Clone, Copy)]
+enum Read {
+    Header,
+    Payload(InFrame),
+}
+
+/// The frame whose payload is being read.
+#[derive(Debug, Clone, Copy)]
+struct InFrame {
+    opcode: Opcode,
+    fin: bool,
+    key: [u8; 4],
+    len: u64,
+    done: u64,
+}
+
+enum Step {
+    Event(WsEvent),
+    Continue,
+    NeedMore,
+}
+
+/// The server side of a WebSocket connection (see the [module docs](self) for its rules).
+#[derive(Debug)]
+pub struct WsConnection {
+    config: WsConfig,
+    state: WsState,
+    inbuf: BytesMut,
+    read: Read,
+    msg: Option<Assembly>,
+    ctrl: Vec<u8>,
+    out: OutQueue,
+    events: VecDeque<WsEvent>,
+    eof: bool,
+    closed_queued: bool,
+    last_input: Instant,
+    last_ping: Instant,
+    close_deadline: Option<Instant>,
+}
+
+impl WsConnection {
+    /// A connection that has just been upgraded (the 101 response is sent).
+    pub fn new(config: WsConfig, now: Instant) -> Self {
+        WsConnection {
+            config,
+            state: WsState::Open,
+            inbuf: BytesMut::new(),
+            read: Read::Header,
+            msg: None,
+            ctrl: Vec::new(),
+            out: OutQueue::new(),
+            events: VecDeque::new(),
+            eof: false,
+            closed_queued: false,
+            last_input: now,
+            last_ping: now,
+            close_deadline: None,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &WsConfig {
+        &self.config
+    }
+
+    // ---- inputs ----
+
+    /// Bytes read from the socket, split anywhere. They are only buffered here; parsing
+    /// happens in [`WsConnection::poll_event`].
+    pub fn handle_input(&mut self, data: &[u8], now: Instant) {
+        if data.is_empty() || self.eof || self.closed_queued || self.state == WsState::Closed {
+            return;
+        }
+        self.last_input = now;
+        self.inbuf.extend_from_slice(data);
+    }
+
+    /// The peer closed its side of TCP.
+    pub fn handle_eof(&mut self, _now: Instant) {
+        self.eof = true;
+    }
+
+    /// A deadline reported by [`WsConnection::poll_timeout`] may have passed.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.closed_queued {
+            return;
+        }
+        match self.state {
+            WsState::ClosingLocal if self.close_deadline.is_some_and(|d| now >= d) => {
+                self.queue_closed();
+            }
+            WsState::Open => {
+                let l = &self.config.limits;
+                if l.idle_timeout.is_some_and(|t| now >= self.last_input + t) {
+                    self.fail(WsError::IdleTimeout);
+                    return;
+                }
+                if let Some(t) = l.ping_interval {
+                    if now >= self.last_input.max(self.last_ping) + t {
+                        self.last_ping = now;
+                        write_control(&mut self.out, Opcode::Ping, &[]);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    // ---- outputs ----
+
+    /// The next event, parsing buffered input as far as needed for it.
+    pub fn poll_event(&mut self) -> Option<WsEvent> {
+        loop {
+            if let Some(ev) = self.events.pop_front() {
+                if ev == WsEvent::Closed {
+                    self.state = WsState::Closed;
+                }
+                return Some(ev);
+            }
+            if self.closed_queued || matches!(self.state, WsState::ClosingRemote | WsState::Closed)
+            {
+                return None;
+            }
+            match self.step() {
+                Ok(Step::Event(ev)) => return Some(ev),
+                Ok(Step::Continue) => {}
+                Ok(Step::NeedMore) => {
+                    if !self.eof {
+                        return None;
+                    }
+                    // EOF: the peer went away without completing the close handshake.
+                    self.queue_closed();
+                }
+                Err(e) => self.fail(e),
+            }
+        }
+    }
+
+    /// The next deadline at which [`WsConnection::handle_timeout`] must be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.closed_queued {
+            return None;
+        }
+        match self.state {
+            WsState::ClosingLocal => self.close_deadline,
+            WsState::Open => {
+                let l = &self.config.limits;
+                let idle = l.idle_timeout.map(|t| self.last_input + t);
+                let ping = l
+                    .ping_interval
+                    .map(|t| self.last_input.max(self.last_ping) + t);
+                match (idle, ping) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// The bytes to write to the socket.
+    pub fn output(&mut self) -> &mut OutQueue {
+        &mut self.out
+    }
+
+    /// Bytes received but not yet turned into events.
+    pub fn buffered_input(&self) -> usize {
+        self.inbuf.len()
+    }
+
+    /// The state of the close handshake.
+    pub fn state(&self) -> WsState {
+        self.state
+    }
+
+    /// Whether the connection is finished: once the output is drained, close the socket.
+    pub fn is_closed(&self) -> bool {
+        self.state == WsState::Closed
+    }
+
+    // ---- commands ----
+
+    /// Sends one whole message, split into frames of at most
+    /// [`WsLimits::max_outgoing_frame_size`] bytes. Payloads of 1 KiB or more are queued
+    /// without a copy. A text payload must be UTF-8.
+    pub fn send(&mut self, kind: DataKind, payload: Bytes) -> Result<(), WsUsageError> {
+        self.check_open()?;
+        debug_assert!(
+            kind == DataKind::Binary || std::str::from_utf8(&payload).is_ok(),
+            "text message payload is not UTF-8"
+        );
+        let first = match kind {
+            DataKind::Text => Opcode::Text,
+            DataKind::Binary => Opcode::Binary,
+        };
+        let max = self
+            .config
+            .limits
+            .max_outgoing_frame_size
+            .unwrap_or(usize::MAX)
+            .max(1);
+        if payload.len() <= max {
+            write_data(&mut self.out, first, true, payload);
+            return Ok(());
+        }
+        let mut offset = 0;
+        while offset < payload.len() {
+            let end = (offset + max).min(payload.len());
+            let op = if offset == 0 {
+                first
+            } else {
+                Opcode::Continuation
+            };
+            write_data(
+                &mut self.out,
+                op,
+                end == payload.len(),
+                payload.slice(offset..end),
+            );
+            offset = end;
+        }
+        Ok(())
+    }
+
+    /// Sends a ping (payload at most 125 bytes).
+    pub fn send_ping(&mut self, payload: Bytes) -> Result<(), WsUsageError> {
+        self.send_control(Opcode::Ping, &payload)
+    }
+
+    /// Sends an unsolicited pong (payload at most 125 bytes).
+    pub fn send_pong(&mut self, payload: Bytes) -> Result<(), WsUsageError> {
+        self.send_control(Opcode::Pong, &payload)
+    }
+
+    /// Starts the close handshake: sends a close frame with `code` and `reason` (truncated to
+    /// 123 bytes at a char boundary) and waits for the peer's close frame for at most
+    /// [`WsLimits::close_timeout`]. [`CloseCode::NO_STATUS`] sends a close frame without a
+    /// status code. Nothing can be sent afterwards.
+    pub fn close(
+        &mut self,
+        code: CloseCode,
+        reason: &str,
+        now: Instant,
+    ) -> Result<(), WsUsageError> {
+        self.check_open()?;
+        if code == CloseCode::NO_STATUS {
+            write_control(&mut self.out, Opcode::Close, &[]);
+        } else if !code.is_valid_on_wire() {
+            return Err(WsUsageError::InvalidCloseCode(code.0));
+        } else {
+            write_close(&mut self.out, code, reason);
+        }
+        self.state = WsState::ClosingLocal;
+        self.close_deadline = Some(now + self.config.limits.close_timeout);
+        Ok(())
+    }
+
+    // ---- internals ----
+
+    fn check_open(&self) -> Result<(), WsUsageError> {
+        if self.state == WsState::Open && !self.closed_queued {
+            Ok(())
+        } else {
+            Err(WsUsageError::Closed)
+        }
+    }
+
+    fn send_control(&mut self, op: Opcode, payload: &[u8]) -> Result<(), WsUsageError> {
+        self.check_open()?;
+        if payload.len() > MAX_CONTROL_PAYLOAD {
+            return Err(WsUsageError::ControlTooLong);
+        }
+        write_control(&mut self.out, op, payload);
+        Ok(())
+    }
+
+    fn queue_closed(&mut self) {
+        if !self.closed_queued {
+            self.closed_queued = true;
+            self.events.push_back(WsEvent::Closed);
+        }
+    }
+
+    /// Fails the connection: close frame (if we have not sent one), Error, Closed.
+    fn fail(&mut self, e: WsError) {
+        if self.closed_queued {
+            return;
+        }
+        if self.state == WsState::Open {
+            write_close(&mut self.out, e.close_code(), &e.to_string());
+        }
+        self.state = WsState::Closed;
+        self.inbuf = BytesMut::new();
+        self.msg = None;
+        self.events.push_back(WsEvent::Error(e));
+        self.queue_closed();
+    }
+
+    fn step(&mut self) -> Result<Step, WsError> {
+        match self.read {
+            Read::Header => {
+                let Some((h, n)) = FrameHeader::decode(&self.inbuf)? else {
+                    return Ok(Step::NeedMore);
+                };
+                h.check_client_frame()?;
+                self.begin_frame(&h)?;
+                self.inbuf.advance(n);
+                self.read = Read::Payload(InFrame {
+                    opcode: h.opcode,
+                    fin: h.fin,
+                    key: h.mask.unwrap_or_default(),
+                    len: h.payload_len,
+                    done: 0,
+                });
+                Ok(Step::Continue)
+            }
+            Read::Payload(f) => self.payload(f),
+        }
+    }
+
+    /// Applies the rules that need the connection's state, before any payload is buffered.
+    fn begin_frame(&mut self, h: &FrameHeader) -> Result<(), WsError> {
+        let l = &self.config.limits;
+        if h.opcode.is_control() {
+            self.ctrl.clear();
+            return Ok(());
+        }
+        if h.payload_len > l.max_frame_size {
+            return Err(WsError::FrameTooLarge);
+        }
+        match (h.opcode, &mut self.msg) {
+            (Opcode::Continuation, None) => return Err(WsError::UnexpectedContinuation),
+            (Opcode::Continuation, Some(_)) => {}
+            (_, Some(_)) => return Err(WsError::ExpectedContinuation),
+            (op, None) => {
+                let kind = if op == Opcode::Text {
+                    DataKind::Text
+                } else {
+                    DataKind::Binary
+                };
+                self.msg = Some(Assembly::new(kind));
+            }
+        }
+        let a = self.msg.as_mut().expect("message set above");
+        a.fragments += 1;
+        if a.fragments > l.max_fragments {
+            return Err(WsError::TooManyFragments);
+        }
+        a.size = a.size.saturating_add(h.payload_len);
+        if a.size > l.max_message_size {
+            return Err(WsError::MessageTooLarge);
+        }
+        if !self.config.stream_fragments {
+            // Bounded by the limits checked above.
+            a.buf.reserve(h.payload_len as usize);
+        }
+        Ok(())
+    }
+
+    fn payload(&mut self, mut f: InFrame) -> Result<Step, WsError> {
+        let remaining = f.len - f.done;
+        let take = remaining.min(self.inbuf.len() as u64) as usize;
+        if take == 0 && remaining > 0 {
+            return Ok(Step::NeedMore);
+        }
+        let phase = (f.done & 3) as usize;
+        f.done += take as u64;
+        let complete = f.done == f.len;
+        self.read = if complete {
+            Read::Header
+        } else {
+            Read::Payload(f)
+        };
+
+        if f.opcode.is_control() {
+            unmask_into(&mut self.ctrl, &self.inbuf[..take], f.key, phase);
+            self.inbuf.advance(take);
+            if !complete {
+                return Ok(Step::NeedMore);
+            }
+            return self.control(f.opcode);
+        }
+
+        let streaming = self.config.stream_fragments;
+        let a = self.msg.as_mut().expect("data frame without a message");
+        let last = complete && f.fin;
+        if streaming {
+            apply_mask(&mut self.inbuf[..take], f.key, phase);
+            if a.kind == DataKind::Text {
+                a.utf8
+                    .feed(&self.inbuf[..take])
+                    .map_err(|_| WsError::InvalidUtf8)?;
+                if last {
+                    a.utf8.finish().map_err(|_| WsError::InvalidUtf8)?;
+                }
+            }
+            let kind = a.kind;
+            let data = self.inbuf.split_to(take).freeze();
+            if last {
+                self.msg = None;
+            }
+            if take > 0 || last {
+                return Ok(Step::Event(WsEvent::Fragment {
+                    kind,
+                    data,
+                    fin: last,
+                }));
+            }
+            return Ok(Step::Continue);
+        }
+
+        let start = a.buf.len();
+        unmask_into(&mut a.buf, &self.inbuf[..take], f.key, phase);
+        self.inbuf.advance(take);
+        if a.kind == DataKind::Text {
+            a.utf8
+                .feed(&a.buf[start..])
+                .map_err(|_| WsError::InvalidUtf8)?;
+        }
+        if last {
+            let a = self.msg.take().expect("checked above");
+            return Ok(Step::Event(WsEvent::Message(a.finish()?)));
+        }
+        Ok(if complete {
+            Step::Continue
+        } else {
+            Step::NeedMore
+        })
+    }
+
+    fn control(&mut self, op: Opcode) -> Result<Step, WsError> {
+        let payload = std::mem::take(&mut self.ctrl);
+        match op {
+            Opcode::Ping => {
+                if self.state == WsState::Open {
+                    write_control(&mut self.out, Opcode::Pong, &payload);
+                }
+                Ok(Step::Event(WsEvent::Ping(Bytes::from(payload))))
+            }
+            Opcode::Pong => Ok(Step::Event(WsEvent::Pong(Bytes::from(payload)))),
+            Opcode::Close => {
+                let frame = parse_close_payload(&payload)?;
+                if self.state == WsState::Open {
+                    match &frame {
+                        Some(fr) => write_close(&mut self.out, fr.code, ""),
+                        None => write_control(&mut self.out, Opcode::Close, &[]),
+                    }
+                    self.state = WsState::ClosingRemote;
+                }
+                self.msg = None;
+                self.inbuf = BytesMut::new();
+                self.queue_closed();
+                Ok(Step::Event(WsEvent::PeerClose(frame)))
+            }
+            _ => unreachable!("not a control opcode"),
+        }
+    }
+}
+
+/// Queues a data frame: header in the tail, payload by reference when large.
+fn write_data(out: &mut OutQueue, op: Opcode, fin: bool, payload: Bytes) {
+    let h = FrameHeader::new(op, fin, payload.len() as u64);
+    out.with_tail(|t| h.encode(t));
+    if !payload.is_empty() {
+        out.push(payload);
+    }
+}
+
+/// Queues a control frame (payload at most 125 bytes, copied into the tail).
+fn write_control(out: &mut OutQueue, op: Opcode, payload: &[u8]) {
+    debug_assert!(payload.len() <= MAX_CONTROL_PAYLOAD);
+    let h = FrameHeader::new(op, true, payload.len() as u64);
+    out.with_tail(|t| {
+        h.encode(t);
+        t.extend_from_slice(payload);
+    });
+}
+
+/// Queues a close frame with a status code and a reason cut to fit.
+fn write_close(out: &mut OutQueue, code: CloseCode, reason: &str) {
+    let reason = truncate_reason(reason);
+    let mut p = [0u8; MAX_CONTROL_PAYLOAD];
+    p[..2].copy_from_slice(&code.0.to_be_bytes());
+    p[2..2 + reason.len()].copy_from_slice(reason.as_bytes());
+    write_control(out, Opcode::Close, &p[..2 + reason.len()]);
+}

@@ -1,0 +1,100 @@
+//! Payload masking (RFC 6455 §5.3): `byte[i] ^= key[i % 4]`.
+//!
+//! [`apply_mask`] works a 64-bit word at a time with the key rotated to the current phase
+//! and repeated twice, over `chunks_exact_mut(8)`; LLVM turns that loop into SIMD on
+//! x86-64 and aarch64. It is safe code: unaligned loads go through `from_ne_bytes`, which
+//! compiles to plain unaligned moves, so no alignment prologue (and no `unsafe`) is needed.
+//! See `benches/ws.rs` for the speed against [`apply_mask_bytewise`].
+//!
+//! `phase` is the position of `buf[0]` inside the masked payload (mod 4), so a payload that
+//! arrives in pieces can be unmasked piece by piece.
+
+/// The reference implementation: one byte at a time.
+pub fn apply_mask_bytewise(buf: &mut [u8], key: [u8; 4], phase: usize) {
+    for (i, b) in buf.iter_mut().enumerate() {
+        *b ^= key[(i + phase) & 3];
+    }
+}
+
+/// XORs `buf` with the masking `key`, starting `phase` bytes into the key.
+#[inline]
+pub fn apply_mask(buf: &mut [u8], key: [u8; 4], phase: usize) {
+    let p = phase & 3;
+    let k = [key[p], key[(p + 1) & 3], key[(p + 2) & 3], key[(p + 3) & 3]];
+    let k64 = u64::from_ne_bytes([k[0], k[1], k[2], k[3], k[0], k[1], k[2], k[3]]);
+    let mut chunks = buf.chunks_exact_mut(32);
+    for c in &mut chunks {
+        for w in c.chunks_exact_mut(8) {
+            let v = u64::from_ne_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]) ^ k64;
+            w.copy_from_slice(&v.to_ne_bytes());
+        }
+    }
+    let rest = chunks.into_remainder();
+    let mut words = rest.chunks_exact_mut(8);
+    for w in &mut words {
+        let v = u64::from_ne_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]) ^ k64;
+        w.copy_from_slice(&v.to_ne_bytes());
+    }
+    // Everything before this point was a multiple of 8 bytes, so the key phase is `p` again.
+    for (i, b) in words.into_remainder().iter_mut().enumerate() {
+        *b ^= k[i & 3];
+    }
+}
+
+/// Appends `src` unmasked to `dst`, in one pass over memory: blocks small enough to stay in
+/// the L1 cache are copied and then unmasked in place.
+pub fn unmask_into(dst: &mut Vec<u8>, src: &[u8], key: [u8; 4], phase: usize) {
+    const BLOCK: usize = 8 * 1024; // multiple of 4: every block starts at the same phase
+    dst.reserve(src.len());
+    for block in src.chunks(BLOCK) {
+        let start = dst.len();
+        dst.extend_from_slice(block);
+        apply_mask(&mut dst[start..], key, phase);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_matches_bytewise_for_every_length_alignment_and_phase() {
+        let key = [0x12, 0x34, 0x56, 0x78];
+        let src: Vec<u8> = (0..400u32).map(|i| (i * 7 + 3) as u8).collect();
+        for len in 0..=300 {
+            for align in 0..8 {
+                for phase in 0..4 {
+                    let mut a = src[..len + align].to_vec();
+                    let mut b = a.clone();
+                    apply_mask(&mut a[align..], key, phase);
+                    apply_mask_bytewise(&mut b[align..], key, phase);
+                    assert_eq!(a, b, "len {len} align {align} phase {phase}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn unmask_into_matches_and_splits() {
+        let key = [0xA1, 0xB2, 0xC3, 0xD4];
+        let data: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
+        let mut want = data.clone();
+        apply_mask_bytewise(&mut want, key, 0);
+        for split in [0usize, 1, 3, 7, 8191, 8192, 8193, 19_999] {
+            let mut out = vec![9u8; 3]; // existing content is kept
+            unmask_into(&mut out, &want[..split], key, 0);
+            unmask_into(&mut out, &want[split..], key, split);
+            assert_eq!(&out[..3], &[9, 9, 9]);
+            assert_eq!(&out[3..], &data[..], "split {split}");
+        }
+    }
+
+    #[test]
+    fn masking_twice_is_identity() {
+        let key = [1, 2, 3, 4];
+        let mut v: Vec<u8> = (0..=255).collect();
+        apply_mask(&mut v, key, 1);
+        apply_mask(&mut v, key, 1);
+        assert_eq!(v, (0..=255).collect::<Vec<u8>>());
+    }
+}
