@@ -1,0 +1,572 @@
+//! The request head: [`Method`], [`Version`], [`Headers`], [`RequestHead`], and the
+//! incremental end-of-head scanner.
+//!
+//! Parsing happens in two steps so it stays linear in the input:
+//! 1. [`HeadScanner`] walks the buffered bytes once, remembering where it stopped, until it
+//!    finds the empty line that ends the head. On the way it enforces the line-level rules
+//!    (CRLF only: bare CR and bare LF are errors; no obs-fold; request line / URI length;
+//!    header count; head size), so an oversized or hostile head is rejected as soon as the
+//!    limit is crossed, without waiting for the rest.
+//! 2. Once the head is complete, `httparse` parses it exactly once, and the result is kept as
+//!    ranges into one [`Bytes`] (no per-header copy).
+
+use super::body::{self, RequestBody};
+use super::error::HttpError;
+use crate::proto::limits::HttpLimits;
+use bytes::Bytes;
+use std::fmt;
+use std::ops::Range;
+
+/// The protocol version of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Version {
+    /// HTTP/1.0
+    Http10,
+    /// HTTP/1.1
+    Http11,
+}
+
+/// A request method.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Method {
+    /// GET
+    Get,
+    /// HEAD
+    Head,
+    /// POST
+    Post,
+    /// PUT
+    Put,
+    /// DELETE
+    Delete,
+    /// PATCH
+    Patch,
+    /// OPTIONS
+    Options,
+    /// CONNECT
+    Connect,
+    /// TRACE
+    Trace,
+    /// Any other method token, as received (methods are case-sensitive).
+    Other(Box<str>),
+}
+
+impl Method {
+    /// The method as it appears on the request line.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Method::Get => "GET",
+            Method::Head => "HEAD",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Delete => "DELETE",
+            Method::Patch => "PATCH",
+            Method::Options => "OPTIONS",
+            Method::Connect => "CONNECT",
+            Method::Trace => "TRACE",
+            Method::Other(s) => s,
+        }
+    }
+
+    fn from_token(s: &str) -> Method {
+        match s {
+            "GET" => Method::Get,
+            "HEAD" => Method::Head,
+            "POST" => Method::Post,
+            "PUT" => Method::Put,
+            "DELETE" => Method::Delete,
+            "PATCH" => Method::Patch,
+            "OPTIONS" => Method::Options,
+            "CONNECT" => Method::Connect,
+            "TRACE" => Method::Trace,
+            other => Method::Other(other.into()),
+        }
+    }
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Request headers, kept as ranges into the head's single `Bytes` (no per-header copy).
+#[derive(Clone, Default)]
+pub struct Headers {
+    bytes: Bytes,
+    entries: Vec<(Range<usize>, Range<usize>)>,
+}
+
+impl Headers {
+    fn name_at(&self, i: usize) -> &str {
+        // Names were checked to be tokens (ASCII) by httparse.
+        std::str::from_utf8(&self.bytes[self.entries[i].0.clone()]).unwrap_or("")
+    }
+
+    fn value_at(&self, i: usize) -> &[u8] {
+        &self.bytes[self.entries[i].1.clone()]
+    }
+
+    /// The value of the first header called `name` (case-insensitive).
+    pub fn get(&self, name: &str) -> Option<&[u8]> {
+        (0..self.entries.len())
+            .find(|&i| self.name_at(i).eq_ignore_ascii_case(name))
+            .map(|i| self.value_at(i))
+    }
+
+    /// The value of the first header called `name`, if present and UTF-8.
+    pub fn get_str(&self, name: &str) -> Option<&str> {
+        self.get(name).and_then(|v| std::str::from_utf8(v).ok())
+    }
+
+    /// The values of every header called `name` (case-insensitive), in order.
+    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        (0..self.entries.len())
+            .filter(move |&i| self.name_at(i).eq_ignore_ascii_case(name))
+            .map(move |i| self.value_at(i))
+    }
+
+    /// Every header as `(name, value)`, names as received, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        (0..self.entries.len()).map(move |i| (self.name_at(i), self.value_at(i)))
+    }
+
+    /// Number of header fields.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether there are no header fields.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Whether a comma-separated header (all occurrences) contains `token`,
+    /// case-insensitive (e.g. `Connection: keep-alive`, `Upgrade`).
+    pub fn has_token(&self, name: &str, token: &str) -> bool {
+        self.get_all(name).any(|v| {
+            v.split(|&b| b == b',')
+                .any(|t| trim_ows(t).eq_ignore_ascii_case(token.as_bytes()))
+        })
+    }
+}
+
+impl fmt::Debug for Headers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.iter().map(|(n, v)| (n, String::from_utf8_lossy(v))))
+            .finish()
+    }
+}
+
+/// Trims optional whitespace (SP, HTAB) on both ends.
+pub(crate) fn trim_ows(mut v: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = v {
+        v = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = v {
+        v = rest;
+    }
+    v
+}
+
+/// A parsed request head.
+#[derive(Clone)]
+pub struct RequestHead {
+    bytes: Bytes,
+    method: Method,
+    target: Range<usize>,
+    version: Version,
+    headers: Headers,
+    keep_alive: bool,
+    expects_continue: bool,
+    upgrade: bool,
+    body: RequestBody,
+}
+
+impl fmt::Debug for RequestHead {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequestHead")
+            .field("method", &self.method)
+            .field("target", &self.target())
+            .field("version", &self.version)
+            .field("headers", &self.headers)
+            .finish()
+    }
+}
+
+impl RequestHead {
+    /// The request method.
+    pub fn method(&self) -> &Method {
+        &self.method
+    }
+
+    /// The request-target as received (origin-form normally).
+    pub fn target(&self) -> &str {
+        std::str::from_utf8(&self.bytes[self.target.clone()]).unwrap_or("")
+    }
+
+    /// The target before `?` (and before `#`, which should not be sent at all).
+    pub fn path(&self) -> &str {
+        let t = self.target();
+        let end = t.find(['?', '#']).unwrap_or(t.len());
+        &t[..end]
+    }
+
+    /// The query: after `?`, without any `#` fragment.
+    pub fn query(&self) -> Option<&str> {
+        let t = self.target();
+        let t = &t[..t.find('#').unwrap_or(t.len())];
+        t.find('?').map(|i| &t[i + 1..])
+    }
+
+    /// The protocol version.
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// The header fields.
+    pub fn headers(&self) -> &Headers {
+        &self.headers
+    }
+
+    /// Whether the client sent `Expect: 100-continue` (HTTP/1.1 only).
+    pub fn expects_continue(&self) -> bool {
+        self.expects_continue
+    }
+
+    /// Whether the client wants the connection kept open after this request: HTTP/1.1 unless
+    /// `Connection: close`; HTTP/1.0 only with `Connection: keep-alive`.
+    pub fn keep_alive(&self) -> bool {
+        self.keep_alive
+    }
+
+    /// Whether this is an upgrade request (HTTP/1.1, `Upgrade` header, `Connection: upgrade`,
+    /// and no body).
+    pub fn is_upgrade(&self) -> bool {
+        self.upgrade
+    }
+
+    /// Whether the request has a body (Content-Length > 0 or chunked).
+    pub fn has_body(&self) -> bool {
+        !matches!(self.body, RequestBody::Empty)
+    }
+
+    pub(crate) fn body(&self) -> RequestBody {
+        self.body
+    }
+
+    /// Parses one complete head (up to and including the empty line; anything after it is
+    /// ignored) with the default [`HttpLimits`]. For tests and custom loops.
+    pub fn parse(bytes: &[u8]) -> Result<RequestHead, HttpError> {
+        let limits = HttpLimits::default();
+        let mut scanner = HeadScanner::default();
+        match scanner.scan(bytes, &limits)? {
+            Some(end) => parse_head(
+                Bytes::copy_from_slice(&bytes[..end]),
+                scanner.header_lines,
+                &limits,
+            ),
+            None => Err(HttpError::IncompleteHead),
+        }
+    }
+}
+
+/// Incremental search for the end of a request head; see the module docs.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct HeadScanner {
+    /// Next byte to look at.
+    pos: usize,
+    /// Start of the current line.
+    line_start: usize,
+    /// Whether the request line has been seen (leading empty lines are skipped).
+    request_line_done: bool,
+    /// Header lines seen so far.
+    pub(crate) header_lines: usize,
+}
+
+/// Room for the method, the spaces and the version around a target on the request line.
+const REQUEST_LINE_SLACK: usize = 64;
+
+impl HeadScanner {
+    /// Scans `buf` (which only ever grows between calls) from where the last call stopped.
+    /// Returns the length of the head (including the final CRLF CRLF) once complete.
+    pub(crate) fn scan(
+        &mut self,
+        buf: &[u8],
+        limits: &HttpLimits,
+    ) -> Result<Option<usize>, HttpError> {
+        let len = buf.len();
+        while self.pos < len {
+            // Jump to the next CR or LF.
+            let rest = &buf[self.pos..];
+            match rest.iter().position(|&b| b == b'\r' || b == b'\n') {
+                None => {
+                    self.pos = len;
+                    break;
+                }
+                Some(i) => self.pos += i,
+            }
+            if buf[self.pos] == b'\r' {
+                if self.pos + 1 == len {
+                    break; // decide when the next byte arrives
+                }
+                if buf[self.pos + 1] != b'\n' {
+                    return Err(HttpError::BareCr);
+                }
+                self.pos += 1;
+            } else if self.pos == 0 || buf[self.pos - 1] != b'\r' {
+                return Err(HttpError::BareLf);
+            }
+            // buf[pos] is the LF of a CRLF.
+            let line = &buf[self.line_start..self.pos - 1];
+            self.pos += 1;
+            self.line_start = self.pos;
+            if line.is_empty() {
+                if self.request_line_done {
+                    if self.pos > limits.max_head_size {
+                        return Err(HttpError::HeadTooLarge);
+                    }
+                    return Ok(Some(self.pos));
+                }
+                continue; // leading empty line before the request line
+            }
+            if !self.request_line_done {
+                self.request_line_done = true;
+                check_request_line(line, limits)?;
+            } else {
+                if line[0] == b' ' || line[0] == b'\t' {
+                    return Err(HttpError::ObsFold);
+                }
+                self.header_lines += 1;
+                if self.header_lines > limits.max_headers {
+                    return Err(HttpError::TooManyHeaders);
+                }
+            }
+        }
+        // Incomplete: check what can already be known.
+        if !self.request_line_done
+            && len - self.line_start > limits.max_uri_len + REQUEST_LINE_SLACK
+        {
+            return Err(HttpError::UriTooLong);
+        }
+        if len >= limits.max_head_size {
+            return Err(HttpError::HeadTooLarge);
+        }
+        Ok(None)
+    }
+}
+
+fn check_request_line(line: &[u8], limits: &HttpLimits) -> Result<(), HttpError> {
+    let first = line.iter().position(|&b| b == b' ');
+    let last = line.iter().rposition(|&b| b == b' ');
+    if let (Some(a), Some(b)) = (first, last) {
+        if b > a && b - a - 1 > limits.max_uri_len {
+            return Err(HttpError::UriTooLong);
+        }
+    } else if line.len() > limits.max_uri_len + REQUEST_LINE_SLACK {
+        return Err(HttpError::UriTooLong);
+    }
+    Ok(())
+}
+
+/// Whether `v` looks like `HTTP/<digit>[.<digit>]` (an HTTP version we do not speak: 505).
+fn looks_like_version(v: &[u8]) -> bool {
+    match v.strip_prefix(b"HTTP/") {
+        Some([d]) => d.is_ascii_digit(),
+        Some([d, b'.', e]) => d.is_ascii_digit() && e.is_ascii_digit(),
+        _ => false,
+    }
+}
+
+fn offset_in(base: &[u8], part: &[u8]) -> Range<usize> {
+    let start = part.as_ptr() as usize - base.as_ptr() as usize;
+    start..start + part.len()
+}
+
+/// Stack room for headers before falling back to a heap array.
+const STACK_HEADERS: usize = 32;
+
+/// Parses a complete head (`bytes` ends with CRLF CRLF and passed [`HeadScanner`]).
+pub(crate) fn parse_head(
+    bytes: Bytes,
+    header_lines: usize,
+    limits: &HttpLimits,
+) -> Result<RequestHead, HttpError> {
+    let mut stack = [httparse::EMPTY_HEADER; STACK_HEADERS];
+    let mut heap;
+    let slots: &mut [httparse::Header<'_>] = if header_lines <= STACK_HEADERS {
+        &mut stack[..]
+    } else {
+        heap = vec![httparse::EMPTY_HEADER; header_lines];
+        &mut heap[..]
+    };
+    let mut req = httparse::Request::new(slots);
+    let status = req.parse(&bytes).map_err(|e| match e {
+        httparse::Error::HeaderName | httparse::Error::HeaderValue => HttpError::InvalidHeader,
+        httparse::Error::TooManyHeaders => HttpError::TooManyHeaders,
+        httparse::Error::Version => {
+            let start = bytes
+                .iter()
+                .position(|&b| b != b'\r' && b != b'\n')
+                .unwrap_or(0);
+            let end = bytes[start..]
+                .iter()
+                .position(|&b| b == b'\r')
+                .map_or(bytes.len(), |i| start + i);
+            let line = &bytes[start..end];
+            let v = line.rsplit(|&b| b == b' ').next().unwrap_or(b"");
+            if looks_like_version(v) {
+                HttpError::UnsupportedVersion
+            } else {
+                HttpError::Malformed("malformed request line")
+            }
+        }
+        httparse::Error::Token => HttpError::Malformed("invalid method"),
+        httparse::Error::NewLine => HttpError::Malformed("malformed line ending"),
+        _ => HttpError::Malformed("malformed request line"),
+    })?;
+    if status.is_partial() {
+        return Err(HttpError::Malformed("incomplete request head"));
+    }
+    let method = Method::from_token(req.method.unwrap_or(""));
+    let path = req.path.unwrap_or("");
+    if path.len() > limits.max_uri_len {
+        return Err(HttpError::UriTooLong);
+    }
+    let target = offset_in(&bytes, path.as_bytes());
+    let version = match req.version {
+        Some(0) => Version::Http10,
+        Some(1) => Version::Http11,
+        _ => return Err(HttpError::UnsupportedVersion),
+    };
+    let mut entries = Vec::with_capacity(req.headers.len());
+    for h in req.headers.iter() {
+        entries.push((
+            offset_in(&bytes, h.name.as_bytes()),
+            offset_in(&bytes, h.value),
+        ));
+    }
+    let headers = Headers {
+        bytes: bytes.clone(),
+        entries,
+    };
+
+    if version == Version::Http11 {
+        let hosts = headers.get_all("host").count();
+        if hosts != 1 {
+            return Err(HttpError::MissingHost);
+        }
+    }
+    let body = body::request_body(&headers, version, limits)?;
+    let conn_close = headers.has_token("connection", "close");
+    let keep_alive = match version {
+        Version::Http11 => !conn_close,
+        Version::Http10 => !conn_close && headers.has_token("connection", "keep-alive"),
+    };
+    let expects_continue = version == Version::Http11
+        && headers
+            .get("expect")
+            .is_some_and(|v| trim_ows(v).eq_ignore_ascii_case(b"100-continue"));
+    let upgrade = version == Version::Http11
+        && matches!(body, RequestBody::Empty)
+        && headers.get("upgrade").is_some()
+        && headers.has_token("connection", "upgrade");
+    Ok(RequestHead {
+        bytes,
+        method,
+        target,
+        version,
+        headers,
+        keep_alive,
+        expects_continue,
+        upgrade,
+        body,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_simple_head() {
+        let h =
+            RequestHead::parse(b"GET /a/b?x=1#f HTTP/1.1\r\nHost: h\r\nX-A: 1\r\nx-a: 2\r\n\r\n")
+                .unwrap();
+        assert_eq!(h.method(), &Method::Get);
+        assert_eq!(h.target(), "/a/b?x=1#f");
+        assert_eq!(h.path(), "/a/b");
+        assert_eq!(h.query(), Some("x=1"));
+        assert_eq!(h.version(), Version::Http11);
+        assert_eq!(h.headers().len(), 3);
+        assert_eq!(h.headers().get("x-a"), Some(&b"1"[..]));
+        assert_eq!(
+            h.headers().get_all("X-A").collect::<Vec<_>>(),
+            vec![&b"1"[..], b"2"]
+        );
+        assert!(h.keep_alive());
+        assert!(!h.expects_continue());
+    }
+
+    #[test]
+    fn tokens_and_persistence() {
+        let h =
+            RequestHead::parse(b"GET / HTTP/1.0\r\nConnection: foo, Keep-Alive\r\n\r\n").unwrap();
+        assert!(h.keep_alive());
+        assert!(h.headers().has_token("connection", "keep-alive"));
+        let h = RequestHead::parse(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+        assert!(!h.keep_alive());
+        let h =
+            RequestHead::parse(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").unwrap();
+        assert!(!h.keep_alive());
+    }
+
+    #[test]
+    fn scanner_is_incremental() {
+        let data = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+        let limits = HttpLimits::default();
+        let mut s = HeadScanner::default();
+        for n in 0..data.len() {
+            assert_eq!(s.scan(&data[..n], &limits), Ok(None), "at {n}");
+        }
+        assert_eq!(s.scan(data, &limits), Ok(Some(data.len())));
+    }
+
+    #[test]
+    fn scanner_errors() {
+        let limits = HttpLimits::default();
+        let cases: &[(&[u8], HttpError)] = &[
+            (b"GET / HTTP/1.1\rHost: a\r\n\r\n", HttpError::BareCr),
+            (b"GET / HTTP/1.1\nHost: a\r\n\r\n", HttpError::BareLf),
+            (
+                b"GET / HTTP/1.1\r\nHost: a\r\n b\r\n\r\n",
+                HttpError::ObsFold,
+            ),
+        ];
+        for (input, err) in cases {
+            assert_eq!(
+                HeadScanner::default().scan(input, &limits),
+                Err(err.clone())
+            );
+        }
+    }
+
+    #[test]
+    fn version_errors() {
+        assert_eq!(
+            RequestHead::parse(b"GET / HTTP/2.0\r\n\r\n").unwrap_err(),
+            HttpError::UnsupportedVersion
+        );
+        assert_eq!(
+            RequestHead::parse(b"GET / HTTP/1.2\r\n\r\n").unwrap_err(),
+            HttpError::UnsupportedVersion
+        );
+        assert_eq!(
+            RequestHead::parse(b"GET / FOO/1.1\r\n\r\n")
+                .unwrap_err()
+                .status(),
+            400
+        );
+    }
+}
