@@ -1,0 +1,880 @@
+//! Behaviour tests of the WebSocket connection: bytes in, events and bytes out, at every
+//! split point. No sockets, no clock (one base `Instant`, moved by hand).
+
+use bytes::Bytes;
+use std::time::{Duration, Instant};
+use wirelane_core::proto::ws::frame::FrameHeader;
+use wirelane_core::proto::ws::*;
+use wirelane_core::proto::WsLimits;
+
+const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+
+/// A client frame, built by hand so it can break every rule. `len_form` forces the length
+/// encoding (7, 16 or 64 bits) for the non-minimal cases.
+fn raw_frame(b0: u8, payload: &[u8], mask: Option<[u8; 4]>, len_form: Option<u8>) -> Vec<u8> {
+    let mut v = vec![b0];
+    let m = if mask.is_some() { 0x80 } else { 0 };
+    let n = payload.len();
+    let form = len_form.unwrap_or(if n < 126 {
+        7
+    } else if n <= 0xFFFF {
+        16
+    } else {
+        64
+    });
+    match form {
+        7 => v.push(m | n as u8),
+        16 => {
+            v.push(m | 126);
+            v.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        _ => {
+            v.push(m | 127);
+            v.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    if let Some(k) = mask {
+        v.extend_from_slice(&k);
+        v.extend(payload.iter().enumerate().map(|(i, b)| b ^ k[i % 4]));
+    } else {
+        v.extend_from_slice(payload);
+    }
+    v
+}
+
+/// A well-formed masked client frame.
+fn cf(fin: bool, op: u8, payload: &[u8]) -> Vec<u8> {
+    raw_frame((fin as u8) << 7 | op, payload, Some(KEY), None)
+}
+
+fn close_payload(code: u16, reason: &[u8]) -> Vec<u8> {
+    let mut v = code.to_be_bytes().to_vec();
+    v.extend_from_slice(reason);
+    v
+}
+
+fn no_timers() -> WsConfig {
+    WsConfig {
+        limits: WsLimits::default().ping_interval(None).idle_timeout(None),
+        stream_fragments: false,
+    }
+}
+
+/// Server frames in `out`: (fin, opcode, payload).
+fn server_frames(mut out: &[u8]) -> Vec<(bool, Opcode, Vec<u8>)> {
+    let mut v = Vec::new();
+    while !out.is_empty() {
+        let (h, n) = FrameHeader::decode(out).unwrap().expect("whole frame");
+        assert!(h.mask.is_none(), "server frames are not masked");
+        assert_eq!(h.rsv, 0);
+        let len = h.payload_len as usize;
+        v.push((h.fin, h.opcode, out[n..n + len].to_vec()));
+        out = &out[n + len..];
+    }
+    v
+}
+
+fn drain(c: &mut WsConnection, events: &mut Vec<WsEvent>) {
+    while let Some(e) = c.poll_event() {
+        events.push(e);
+    }
+}
+
+/// Feeds `input` in the given chunk sizes, polling after each; then EOF if asked.
+fn run_chunks(
+    cfg: &WsConfig,
+    input: &[u8],
+    chunks: &[usize],
+    eof: bool,
+) -> (Vec<WsEvent>, Vec<u8>) {
+    let t0 = Instant::now();
+    let mut c = WsConnection::new(cfg.clone(), t0);
+    let mut events = Vec::new();
+    let mut rest = input;
+    for &n in chunks {
+        let n = n.min(rest.len());
+        c.handle_input(&rest[..n], t0);
+        rest = &rest[n..];
+        drain(&mut c, &mut events);
+    }
+    c.handle_input(rest, t0);
+    drain(&mut c, &mut events);
+    if eof {
+        c.handle_eof(t0);
+        drain(&mut c, &mut events);
+    }
+    (events, c.output().take_all())
+}
+
+fn run(cfg: &WsConfig, input: &[u8]) -> (Vec<WsEvent>, Vec<u8>) {
+    run_chunks(cfg, input, &[], false)
+}
+
+/// Streaming events glued back together so splits do not matter.
+fn normalize(events: Vec<WsEvent>) -> Vec<WsEvent> {
+    let mut out: Vec<WsEvent> = Vec::new();
+    for e in events {
+        if let WsEvent::Fragment { kind, data, fin } = &e {
+            if let Some(WsEvent::Fragment {
+                kind: k0,
+                data: d0,
+                fin: false,
+            }) = out.last_mut()
+            {
+                assert_eq!(k0, kind);
+                let mut v = d0.to_vec();
+                v.extend_from_slice(data);
+                *d0 = Bytes::from(v);
+                if *fin {
+                    let last = out.pop().unwrap();
+                    if let WsEvent::Fragment { kind, data, .. } = last {
+                        out.push(WsEvent::Fragment {
+                            kind,
+                            data,
+                            fin: true,
+                        });
+                    }
+                }
+                continue;
+            }
+        }
+        out.push(e);
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------
+// RFC 6455 §5.7 examples, byte for byte.
+
+#[test]
+fn rfc_5_7_masked_hello_decodes() {
+    let bytes = [
+        0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+    ];
+    let (ev, out) = run(&no_timers(), &bytes);
+    assert_eq!(ev, vec![WsEvent::Message(Message::Text("Hello".into()))]);
+    assert!(out.is_empty());
+}
+
+#[test]
+fn rfc_5_7_masked_pong_decodes() {
+    let bytes = [
+        0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+    ];
+    let (ev, _) = run(&no_timers(), &bytes);
+    assert_eq!(ev, vec![WsEvent::Pong(Bytes::from_static(b"Hello"))]);
+}
+
+#[test]
+fn rfc_5_7_fragmented_hello_decodes_when_masked() {
+    let mut bytes = cf(false, 1, b"Hel");
+    bytes.extend(cf(true, 0, b"lo"));
+    let (ev, _) = run(&no_timers(), &bytes);
+    assert_eq!(ev, vec![WsEvent::Message(Message::Text("Hello".into()))]);
+}
+
+fn server(cfg: WsConfig) -> WsConnection {
+    WsConnection::new(cfg, Instant::now())
+}
+
+#[test]
+fn rfc_5_7_unmasked_examples_encode() {
+    let mut c = server(no_timers());
+    c.send(DataKind::Text, Bytes::from_static(b"Hello"))
+        .unwrap();
+    assert_eq!(
+        c.output().take_all(),
+        [0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f]
+    );
+
+    let mut cfg = no_timers();
+    cfg.limits.max_outgoing_frame_size = Some(3);
+    let mut c = server(cfg);
+    c.send(DataKind::Text, Bytes::from_static(b"Hello"))
+        .unwrap();
+    assert_eq!(
+        c.output().take_all(),
+        [0x01, 0x03, 0x48, 0x65, 0x6c, 0x80, 0x02, 0x6c, 0x6f]
+    );
+
+    let mut c = server(no_timers());
+    c.send_ping(Bytes::from_static(b"Hello")).unwrap();
+    assert_eq!(
+        c.output().take_all(),
+        [0x89, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f]
+    );
+
+    let mut c = server(no_timers());
+    let p256: Vec<u8> = (0..256u32).map(|i| i as u8).collect();
+    c.send(DataKind::Binary, Bytes::from(p256.clone())).unwrap();
+    let out = c.output().take_all();
+    assert_eq!(out[..4], [0x82, 0x7E, 0x01, 0x00]);
+    assert_eq!(out[4..], p256[..]);
+
+    let mut c = server(no_timers());
+    let p64k = vec![0xABu8; 65536];
+    c.send(DataKind::Binary, Bytes::from(p64k.clone())).unwrap();
+    let out = c.output().take_all();
+    assert_eq!(
+        out[..10],
+        [0x82, 0x7F, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00]
+    );
+    assert_eq!(out[10..], p64k[..]);
+}
+
+// ---------------------------------------------------------------------------------------
+// Every split point.
+
+fn conversation() -> Vec<u8> {
+    let mut v = Vec::new();
+    v.extend(cf(true, 1, "héllo €𝄞".as_bytes()));
+    v.extend(cf(false, 1, "frag".as_bytes()));
+    v.extend(cf(true, 9, b"ping!"));
+    v.extend(cf(false, 0, "ment €".as_bytes()[..6].as_ref())); // ends mid code point
+    v.extend(cf(true, 0, &"ment €".as_bytes()[6..]));
+    v.extend(cf(true, 2, &[0u8, 1, 2, 255]));
+    v.extend(cf(true, 2, &vec![7u8; 300])); // 16-bit length
+    v.extend(cf(true, 1, b""));
+    v.extend(cf(true, 10, b""));
+    v.extend(cf(true, 8, &close_payload(1000, b"bye")));
+    v.extend(cf(true, 1, b"ignored after close"));
+    v
+}
+
+fn expected_conversation() -> Vec<WsEvent> {
+    vec![
+        WsEvent::Message(Message::Text("héllo €𝄞".into())),
+        WsEvent::Ping(Bytes::from_static(b"ping!")),
+        WsEvent::Message(Message::Text("fragment €".into())),
+        WsEvent::Message(Message::Binary(vec![0, 1, 2, 255])),
+        WsEvent::Message(Message::Binary(vec![7u8; 300])),
+        WsEvent::Message(Message::Text(String::new())),
+        WsEvent::Pong(Bytes::new()),
+        WsEvent::PeerClose(Some(CloseFrame {
+            code: CloseCode::NORMAL,
+            reason: "bye".into(),
+        })),
+        WsEvent::Closed,
+    ]
+}
+
+fn expected_conversation_output() -> Vec<u8> {
+    let mut v = vec![0x8A, 5];
+    v.extend_from_slice(b"ping!");
+    v.extend_from_slice(&[0x88, 2, 0x03, 0xE8]);
+    v
+}
+
+#[test]
+fn conversation_all_at_once() {
+    let (ev, out) = run(&no_timers(), &conversation());
+    assert_eq!(ev, expected_conversation());
+    assert_eq!(out, expected_conversation_output());
+}
+
+#[test]
+fn conversation_at_every_two_way_split() {
+    let input = conversation();
+    for cut in 0..=input.len() {
+        let (ev, out) = run_chunks(&no_timers(), &input, &[cut], false);
+        assert_eq!(ev, expected_conversation(), "cut {cut}");
+        assert_eq!(out, expected_conversation_output(), "cut {cut}");
+    }
+}
+
+#[test]
+fn conversation_byte_by_byte_and_random_chunks() {
+    let input = conversation();
+    let ones = vec![1usize; input.len()];
+    let (ev, out) = run_chunks(&no_timers(), &input, &ones, false);
+    assert_eq!(ev, expected_conversation());
+    assert_eq!(out, expected_conversation_output());
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(6455);
+    for _ in 0..300 {
+        let chunks: Vec<usize> = (0..40).map(|_| rng.gen_range(1..20)).collect();
+        let (ev, out) = run_chunks(&no_timers(), &input, &chunks, false);
+        assert_eq!(ev, expected_conversation(), "{chunks:?}");
+        assert_eq!(out, expected_conversation_output());
+    }
+}
+
+#[test]
+fn streaming_conversation_at_every_split() {
+    let mut cfg = no_timers();
+    cfg.stream_fragments = true;
+    let input = conversation();
+    let mut want: Vec<WsEvent> = expected_conversation()
+        .into_iter()
+        .map(|e| match e {
+            WsEvent::Message(m) => WsEvent::Fragment {
+                kind: m.kind(),
+                data: Bytes::from(m.into_bytes()),
+                fin: true,
+            },
+            e => e,
+        })
+        .collect();
+    // The ping arrives between the two fragments of the second message.
+    want.splice(
+        1..3,
+        [
+            WsEvent::Fragment {
+                kind: DataKind::Text,
+                data: Bytes::from_static(b"frag"),
+                fin: false,
+            },
+            WsEvent::Ping(Bytes::from_static(b"ping!")),
+            WsEvent::Fragment {
+                kind: DataKind::Text,
+                data: Bytes::from("ment €"),
+                fin: true,
+            },
+        ],
+    );
+    for cut in 0..=input.len() {
+        let (ev, out) = run_chunks(&cfg, &input, &[cut], false);
+        assert_eq!(normalize(ev), want, "cut {cut}");
+        assert_eq!(out, expected_conversation_output());
+    }
+    let ones = vec![1usize; input.len()];
+    let (ev, _) = run_chunks(&cfg, &input, &ones, false);
+    assert_eq!(normalize(ev), want);
+}
+
+#[test]
+fn streaming_emits_pieces_as_they_arrive() {
+    let mut cfg = no_timers();
+    cfg.stream_fragments = true;
+    let t = Instant::now();
+    let mut c = WsConnection::new(cfg, t);
+    let frame = cf(true, 2, &[9u8; 1000]);
+    c.handle_input(&frame[..8 + 400], t);
+    assert_eq!(
+        c.poll_event(),
+        Some(WsEvent::Fragment {
+            kind: DataKind::Binary,
+            data: Bytes::from(vec![9u8; 400]),
+            fin: false
+        })
+    );
+    assert_eq!(c.buffered_input(), 0);
+    assert_eq!(c.poll_event(), None);
+    c.handle_input(&frame[408..], t);
+    assert_eq!(
+        c.poll_event(),
+        Some(WsEvent::Fragment {
+            kind: DataKind::Binary,
+            data: Bytes::from(vec![9u8; 600]),
+            fin: true
+        })
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Protocol violations, each with its close code.
+
+fn small_limits() -> WsConfig {
+    let mut cfg = no_timers();
+    cfg.limits = cfg
+        .limits
+        .max_frame_size(1000)
+        .max_message_size(1500)
+        .max_fragments(4);
+    cfg
+}
+
+#[test]
+fn violation_table() {
+    let text = |p: &[u8]| cf(true, 1, p);
+    let cat = |a: Vec<u8>, b: Vec<u8>| [a, b].concat();
+    let mut huge_len = vec![0x82, 0xFF];
+    huge_len.extend_from_slice(&(1u64 << 40).to_be_bytes());
+    huge_len.extend_from_slice(&KEY);
+    let mut top_bit = vec![0x82, 0xFF];
+    top_bit.extend_from_slice(&(1u64 << 63).to_be_bytes());
+    top_bit.extend_from_slice(&KEY);
+
+    let cases: Vec<(&str, Vec<u8>, u16)> = vec![
+        ("unmasked text", raw_frame(0x81, b"hi", None, None), 1002),
+        ("unmasked binary", raw_frame(0x82, b"hi", None, None), 1002),
+        ("unmasked ping", raw_frame(0x89, b"", None, None), 1002),
+        (
+            "unmasked close",
+            raw_frame(0x88, &[3, 232], None, None),
+            1002,
+        ),
+        ("rsv1", raw_frame(0xC1, b"hi", Some(KEY), None), 1002),
+        ("rsv2", raw_frame(0xA1, b"hi", Some(KEY), None), 1002),
+        ("rsv3", raw_frame(0x91, b"hi", Some(KEY), None), 1002),
+        ("rsv on ping", raw_frame(0xF9, b"", Some(KEY), None), 1002),
+        ("opcode 3", cf(true, 3, b""), 1002),
+        ("opcode 4", cf(true, 4, b"x"), 1002),
+        ("opcode 5", cf(true, 5, b""), 1002),
+        ("opcode 6", cf(true, 6, b""), 1002),
+        ("opcode 7", cf(true, 7, b""), 1002),
+        ("opcode B", cf(true, 0xB, b""), 1002),
+        ("opcode C", cf(true, 0xC, b""), 1002),
+        ("opcode D", cf(true, 0xD, b""), 1002),
+        ("opcode E", cf(true, 0xE, b""), 1002),
+        ("opcode F", cf(true, 0xF, b"x"), 1002),
+        (
+            "reserved opcode after a message",
+            cat(text(b"ok"), cf(true, 5, b"")),
+            1002,
+        ),
+        ("ping 126 bytes", cf(true, 9, &[0; 126]), 1002),
+        ("pong 126 bytes", cf(true, 10, &[0; 126]), 1002),
+        (
+            "close 126 bytes",
+            cf(true, 8, &close_payload(1000, &[b'a'; 124])),
+            1002,
+        ),
+        ("fragmented ping", cf(false, 9, b"x"), 1002),
+        ("fragmented pong", cf(false, 10, b"x"), 1002),
+        ("fragmented close", cf(false, 8, &[3, 232]), 1002),
+        ("continuation first", cf(false, 0, b"x"), 1002),
+        ("final continuation first", cf(true, 0, b"x"), 1002),
+        (
+            "continuation after whole message",
+            cat(text(b"a"), cf(true, 0, b"b")),
+            1002,
+        ),
+        (
+            "text inside fragmented text",
+            cat(cf(false, 1, b"a"), cf(true, 1, b"b")),
+            1002,
+        ),
+        (
+            "binary inside fragmented text",
+            cat(cf(false, 1, b"a"), cf(true, 2, b"b")),
+            1002,
+        ),
+        ("64-bit length top bit", top_bit, 1002),
+        (
+            "non-minimal 16-bit length",
+            raw_frame(0x82, &[1; 10], Some(KEY), Some(16)),
+            1002,
+        ),
+        (
+            "non-minimal 64-bit length",
+            raw_frame(0x82, &[1; 300], Some(KEY), Some(64)),
+            1002,
+        ),
+        ("frame over max_frame_size", cf(true, 2, &[0; 1001]), 1009),
+        ("2^40-byte frame header", huge_len, 1009),
+        (
+            "message over max_message_size",
+            cat(cf(false, 2, &[0; 800]), cf(true, 0, &[0; 800])),
+            1009,
+        ),
+        (
+            "too many fragments",
+            [
+                cf(false, 1, b"a"),
+                cf(false, 0, b"b"),
+                cf(false, 0, b"c"),
+                cf(false, 0, b"d"),
+                cf(true, 0, b"e"),
+            ]
+            .concat(),
+            1009,
+        ),
+        ("invalid UTF-8", text(b"\xff"), 1007),
+        ("surrogate in text", text(b"ab\xed\xa0\x80"), 1007),
+        ("overlong in text", text(b"\xc0\xaf"), 1007),
+        (
+            "invalid UTF-8 across fragments",
+            cat(cf(false, 1, b"\xf4"), cf(true, 0, b"\x90\x80\x80")),
+            1007,
+        ),
+        ("text ends mid code point", text(b"ab\xe2\x82"), 1007),
+        (
+            "fragmented text ends mid code point",
+            cat(cf(false, 1, b"\xe2"), cf(true, 0, b"\x82")),
+            1007,
+        ),
+        ("1-byte close", cf(true, 8, &[3]), 1002),
+        ("close code 0", cf(true, 8, &close_payload(0, b"")), 1002),
+        (
+            "close code 999",
+            cf(true, 8, &close_payload(999, b"")),
+            1002,
+        ),
+        (
+            "close code 1004",
+            cf(true, 8, &close_payload(1004, b"")),
+            1002,
+        ),
+        (
+            "close code 1005",
+            cf(true, 8, &close_payload(1005, b"")),
+            1002,
+        ),
+        (
+            "close code 1006",
+            cf(true, 8, &close_payload(1006, b"")),
+            1002,
+        ),
+        (
+            "close code 1015",
+            cf(true, 8, &close_payload(1015, b"")),
+            1002,
+        ),
+        (
+            "close code 1016",
+            cf(true, 8, &close_payload(1016, b"")),
+            1002,
+        ),
+        (
+            "close code 2999",
+            cf(true, 8, &close_payload(2999, b"")),
+            1002,
+        ),
+        (
+            "close code 5000",
+            cf(true, 8, &close_payload(5000, b"")),
+            1002,
+        ),
+        (
+            "close code 65535",
+            cf(true, 8, &close_payload(65535, b"")),
+            1002,
+        ),
+        (
+            "close reason not UTF-8",
+            cf(true, 8, &close_payload(1000, b"\xce\xba\xed\xa0\x80")),
+            1007,
+        ),
+    ];
+    assert!(cases.len() >= 30);
+    for stream in [false, true] {
+        let mut cfg = small_limits();
+        cfg.stream_fragments = stream;
+        for (name, input, code) in &cases {
+            for chunk in [input.len().max(1), 1, 3] {
+                let chunks = vec![chunk; input.len()];
+                let (ev, out) = run_chunks(&cfg, input, &chunks, false);
+                let n = ev.len();
+                assert!(n >= 2, "{name}: {ev:?}");
+                assert_eq!(ev[n - 1], WsEvent::Closed, "{name}");
+                match &ev[n - 2] {
+                    WsEvent::Error(e) => assert_eq!(e.close_code().0, *code, "{name}: {e}"),
+                    other => panic!("{name}: expected an error, got {other:?}"),
+                }
+                let frames = server_frames(&out);
+                let (fin, op, payload) = frames.last().expect("a close frame").clone();
+                assert!(fin, "{name}");
+                assert_eq!(op, Opcode::Close, "{name}");
+                assert_eq!(
+                    u16::from_be_bytes([payload[0], payload[1]]),
+                    *code,
+                    "{name}"
+                );
+                assert!(std::str::from_utf8(&payload[2..]).is_ok());
+            }
+        }
+    }
+}
+
+#[test]
+fn limits_are_checked_before_the_payload_arrives() {
+    let t = Instant::now();
+    let mut c = WsConnection::new(small_limits(), t);
+    // Only the header of a 2000-byte frame.
+    c.handle_input(&cf(true, 2, &[0; 2000])[..8], t);
+    assert_eq!(c.poll_event(), Some(WsEvent::Error(WsError::FrameTooLarge)));
+    assert_eq!(c.poll_event(), Some(WsEvent::Closed));
+    assert!(c.is_closed());
+    assert_eq!(c.buffered_input(), 0);
+}
+
+#[test]
+fn invalid_utf8_fails_fast_mid_frame() {
+    // Autobahn 6.4.3: the invalid part of one frame arrives before the frame is complete.
+    let t = Instant::now();
+    let mut c = WsConnection::new(no_timers(), t);
+    let mut payload = "κόσμε".as_bytes().to_vec();
+    payload.extend_from_slice(b"\xf4\x90\x80\x80");
+    payload.extend_from_slice(b"edited");
+    let frame = cf(true, 1, &payload);
+    let split = 2 + 4 + "κόσμε".len();
+    c.handle_input(&frame[..split], t);
+    assert_eq!(c.poll_event(), None);
+    c.handle_input(&frame[split..split + 4], t);
+    assert_eq!(c.poll_event(), Some(WsEvent::Error(WsError::InvalidUtf8)));
+    assert_eq!(c.poll_event(), Some(WsEvent::Closed));
+}
+
+// ---------------------------------------------------------------------------------------
+// Close handshake, both sides, timeouts.
+
+#[test]
+fn peer_closes_first_we_echo_and_finish() {
+    let t = Instant::now();
+    let mut c = WsConnection::new(no_timers(), t);
+    c.handle_input(&cf(true, 8, &close_payload(4000, b"done")), t);
+    assert_eq!(
+        c.poll_event(),
+        Some(WsEvent::PeerClose(Some(CloseFrame {
+            code: CloseCode(4000),
+            reason: "done".into()
+        })))
+    );
+    assert_eq!(c.state(), WsState::ClosingRemote);
+    assert_eq!(
+        c.send(DataKind::Text, Bytes::from_static(b"x")),
+        Err(WsUsageError::Closed)
+    );
+    assert_eq!(c.poll_event(), Some(WsEvent::Closed));
+    assert!(c.is_closed());
+    assert_eq!(c.poll_event(), None);
+    assert_eq!(
+        server_frames(&c.output().take_all()),
+        vec![(true, Opcode::Close, vec![0x0F, 0xA0])]
+    );
+    assert_eq!(c.poll_timeout(), None);
+}
+
+#[test]
+fn peer_close_without_status_gets_an_empty_close() {
+    let (ev, out) = run(&no_timers(), &cf(true, 8, b""));
+    assert_eq!(ev, vec![WsEvent::PeerClose(None), WsEvent::Closed]);
+    assert_eq!(out, [0x88, 0x00]);
+}
+
+#[test]
+fn we_close_first_then_peer_replies() {
+    let t = Instant::now();
+    let mut c = WsConnection::new(no_timers(), t);
+    c.close(CloseCode::NORMAL, "bye", t).unwrap();
+    assert_eq!(c.state(), WsState::ClosingLocal);
+    assert_eq!(
+        server_frames(&c.output().take_all()),
+        vec![(true, Opcode::Close, close_payload(1000, b"bye"))]
+    );
+    // Nothing more may be sent.
+    assert_eq!(
+        c.send(DataKind::Binary, Bytes::new()),
+        Err(WsUsageError::Closed)
+    );
+    assert_eq!(c.send_ping(Bytes::new()), Err(WsUsageError::Closed));
+    assert_eq!(c.close(CloseCode::NORMAL, "", t), Err(WsUsageError::Closed));
+    assert_eq!(c.poll_timeout(), Some(t + Duration::from_secs(5)));
+    // A message still in flight is delivered; a ping is not answered.
+    c.handle_input(&cf(true, 1, b"late"), t);
+    c.handle_input(&cf(true, 9, b"p"), t);
+    c.handle_input(&cf(true, 8, &close_payload(1000, b"")), t);
+    assert_eq!(
+        c.poll_event(),
+        Some(WsEvent::Message(Message::Text("late".into())))
+    );
+    assert_eq!(
+        c.poll_event(),
+        Some(WsEvent::Ping(Bytes::from_static(b"p")))
+    );
+    assert_eq!(
+        c.poll_event(),
+        Some(WsEvent::PeerClose(Some(CloseFrame {
+            code: CloseCode::NORMAL,
+            reason: String::new()
+        })))
+    );
+    assert_eq!(c.poll_event(), Some(WsEvent::Closed));
+    assert!(c.is_closed());
+    assert!(c.output().is_empty(), "nothing after our close frame");
+}
+
+#[test]
+fn close_timeout_when_peer_never_replies() {
+    let t = Instant::now();
+    let mut cfg = no_timers();
+    cfg.limits.close_timeout = Duration::from_secs(2);
+    let mut c = WsConnection::new(cfg, t);
+    c.close(CloseCode::GOING_AWAY, "", t).unwrap();
+    c.handle_timeout(t + Duration::from_millis(1999));
+    assert_eq!(c.poll_event(), None);
+    assert_eq!(c.poll_timeout(), Some(t + Duration::from_secs(2)));
+    c.handle_timeout(t + Duration::from_secs(2));
+    assert_eq!(c.poll_event(), Some(WsEvent::Closed));
+    assert!(c.is_closed());
+    assert_eq!(c.poll_timeout(), None);
+}
+
+#[test]
+fn close_reason_is_truncated_at_a_char_boundary() {
+    let t = Instant::now();
+    let mut c = WsConnection::new(no_timers(), t);
+    c.close(CloseCode::NORMAL, &"é".repeat(100), t).unwrap();
+    let frames = server_frames(&c.output().take_all());
+    assert_eq!(frames[0].2.len(), 2 + 122);
+    assert!(std::str::from_utf8(&frames[0].2[2..]).is_ok());
+}
+
+#[test]
+fn close_with_invalid_code_is_refused_and_no_status_sends_empty() {
+    let t = Instant::now();
+    let mut c = WsConnection::new(no_timers(), t);
+    assert_eq!(
+        c.close(CloseCode::ABNORMAL, "", t),
+        Err(WsUsageError::InvalidCloseCode(1006))
+    );
+    assert_eq!(c.state(), WsState::Open);
+    c.close(CloseCode::NO_STATUS, "ignored", t).unwrap();
+    assert_eq!(c.output().take_all(), [0x88, 0x00]);
+}
+
+#[test]
+fn eof_without_close_is_abnormal_closed() {
+    let mut input = cf(true, 1, b"one");
+    input.extend_from_slice(&cf(true, 1, b"two")[..4]); // cut inside a frame
+    let (ev, out) = run_chunks(&no_timers(), &input, &[], true);
+    assert_eq!(
+        ev,
+        vec![
+            WsEvent::Message(Message::Text("one".into())),
+            WsEvent::Closed
+        ]
+    );
+    assert!(out.is_empty());
+}
+
+#[test]
+fn input_after_closed_is_ignored() {
+    let t = Instant::now();
+    let mut c = WsConnection::new(no_timers(), t);
+    c.handle_input(&cf(true, 3, b""), t);
+    assert!(matches!(c.poll_event(), Some(WsEvent::Error(_))));
+    assert_eq!(c.poll_event(), Some(WsEvent::Closed));
+    c.handle_input(&cf(true, 1, b"more"), t);
+    assert_eq!(c.buffered_input(), 0);
+    assert_eq!(c.poll_event(), None);
+}
+
+// ---------------------------------------------------------------------------------------
+// Heartbeat and idle timeout.
+
+#[test]
+fn heartbeat_ping_and_idle_timeout() {
+    let t = Instant::now();
+    let cfg = WsConfig {
+        limits: WsLimits::default()
+            .ping_interval(Some(Duration::from_secs(10)))
+            .idle_timeout(Some(Duration::from_secs(25))),
+        stream_fragments: false,
+    };
+    let mut c = WsConnection::new(cfg, t);
+    assert_eq!(c.poll_timeout(), Some(t + Duration::from_secs(10)));
+    c.handle_timeout(t + Duration::from_secs(10));
+    assert_eq!(c.output().take_all(), [0x89, 0x00]);
+    assert_eq!(c.poll_timeout(), Some(t + Duration::from_secs(20)));
+    // The peer answers: silence counts from its pong.
+    let t12 = t + Duration::from_secs(12);
+    c.handle_input(&cf(true, 10, b""), t12);
+    assert_eq!(c.poll_event(), Some(WsEvent::Pong(Bytes::new())));
+    assert_eq!(c.poll_timeout(), Some(t12 + Duration::from_secs(10)));
+    c.handle_timeout(t12 + Duration::from_secs(10));
+    c.handle_timeout(t12 + Duration::from_secs(20));
+    assert_eq!(server_frames(&c.output().take_all()).len(), 2);
+    assert_eq!(c.poll_timeout(), Some(t12 + Duration::from_secs(25)));
+    c.handle_timeout(t12 + Duration::from_secs(25));
+    assert_eq!(c.poll_event(), Some(WsEvent::Error(WsError::IdleTimeout)));
+    assert_eq!(c.poll_event(), Some(WsEvent::Closed));
+    let frames = server_frames(&c.output().take_all());
+    assert_eq!(frames.last().unwrap().1, Opcode::Close);
+    assert_eq!(frames.last().unwrap().2[..2], [0x03, 0xE9]);
+}
+
+#[test]
+fn no_timers_no_deadline() {
+    let c = WsConnection::new(no_timers(), Instant::now());
+    assert_eq!(c.poll_timeout(), None);
+}
+
+// ---------------------------------------------------------------------------------------
+// Output.
+
+#[test]
+fn outgoing_fragmentation_without_copies() {
+    let mut cfg = no_timers();
+    cfg.limits.max_outgoing_frame_size = Some(4096);
+    let mut c = WsConnection::new(cfg, Instant::now());
+    let payload: Vec<u8> = (0..10_000u32).map(|i| i as u8).collect();
+    c.send(DataKind::Binary, Bytes::from(payload.clone()))
+        .unwrap();
+    // Header, 4096, header, 4096, header, 1808: every piece of 1 KiB or more is its own
+    // buffer (not copied), headers sit in the tail between them.
+    let mut slices = [std::io::IoSlice::new(&[]); 8];
+    let n = c.output().io_slices(&mut slices);
+    assert_eq!(n, 6);
+    assert_eq!(slices[1].len(), 4096);
+    let frames = server_frames(&c.output().take_all());
+    assert_eq!(
+        frames
+            .iter()
+            .map(|f| (f.0, f.1, f.2.len()))
+            .collect::<Vec<_>>(),
+        vec![
+            (false, Opcode::Binary, 4096),
+            (false, Opcode::Continuation, 4096),
+            (true, Opcode::Continuation, 1808)
+        ]
+    );
+    let joined: Vec<u8> = frames.into_iter().flat_map(|f| f.2).collect();
+    assert_eq!(joined, payload);
+}
+
+#[test]
+fn small_frames_coalesce_into_one_buffer() {
+    let mut c = WsConnection::new(no_timers(), Instant::now());
+    for i in 0..10 {
+        c.send(DataKind::Text, Bytes::from(format!("msg {i}")))
+            .unwrap();
+    }
+    let mut slices = [std::io::IoSlice::new(&[]); 4];
+    assert_eq!(c.output().io_slices(&mut slices), 1);
+    assert_eq!(server_frames(&c.output().take_all()).len(), 10);
+}
+
+#[test]
+fn empty_message_and_control_limits() {
+    let mut c = WsConnection::new(no_timers(), Instant::now());
+    c.send(DataKind::Binary, Bytes::new()).unwrap();
+    assert_eq!(c.output().take_all(), [0x82, 0x00]);
+    assert_eq!(
+        c.send_ping(Bytes::from(vec![0; 126])),
+        Err(WsUsageError::ControlTooLong)
+    );
+    c.send_pong(Bytes::from_static(b"x")).unwrap();
+    assert_eq!(c.output().take_all(), [0x8A, 0x01, b'x']);
+}
+
+#[test]
+fn large_message_roundtrip_over_many_fragments() {
+    // 4 MiB in 64-byte fragments (Autobahn 9.3.1) with interleaved pings.
+    let payload: Vec<u8> = (0..(4usize << 20)).map(|i| b'a' + (i % 26) as u8).collect();
+    let mut input = Vec::new();
+    for (i, chunk) in payload.chunks(64).enumerate() {
+        let op = if i == 0 { 1 } else { 0 };
+        input.extend(cf((i + 1) * 64 >= payload.len(), op, chunk));
+        if i % 10_000 == 0 {
+            input.extend(cf(true, 9, b"hb"));
+        }
+    }
+    let (ev, _) = run_chunks(
+        &no_timers(),
+        &input,
+        &vec![65536; input.len() / 65536],
+        false,
+    );
+    let msgs: Vec<_> = ev
+        .into_iter()
+        .filter(|e| matches!(e, WsEvent::Message(_)))
+        .collect();
+    assert_eq!(
+        msgs,
+        vec![WsEvent::Message(Message::Text(
+            String::from_utf8(payload).unwrap()
+        ))]
+    );
+}
