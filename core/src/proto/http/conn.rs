@@ -245,6 +245,11 @@ impl ServerConnection {
         self.buf.len()
     }
 
+    /// Bytes queued for writing (same as `output().len()`).
+    pub fn output_len(&self) -> usize {
+        self.out.len()
+    }
+
     /// Most input the core buffers before `wants_read` turns false.
     pub fn read_buffer_limit(&self) -> usize {
         self.limits

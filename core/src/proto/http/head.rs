@@ -415,8 +415,8 @@ pub(crate) fn parse_head(
                 .position(|&b| b == b'\r')
                 .map_or(bytes.len(), |i| start + i);
             let line = &bytes[start..end];
-            let v = line.rsplit(|&b| b == b' ').next().unwrap_or(b"");
-            if looks_like_version(v) {
+            let parts: Vec<&[u8]> = line.split(|&b| b == b' ').collect();
+            if parts.len() == 3 && looks_like_version(parts[2]) {
                 HttpError::UnsupportedVersion
             } else {
                 HttpError::Malformed("malformed request line")
