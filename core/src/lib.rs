@@ -4,4 +4,5 @@
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+pub mod app;
 pub mod proto;

@@ -1,0 +1,59 @@
+//! Server configuration: addresses, socket options, limits and queue sizes.
+
+use crate::proto::{HttpLimits, WsLimits};
+use std::time::Duration;
+
+/// Everything a [`Server`](super::Server) can be configured with. Each field has a safe
+/// default and a setter on `Server`.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Host name or IP address to bind (default `127.0.0.1`; use `0.0.0.0` to listen on
+    /// every interface).
+    pub host: String,
+    /// TCP port (default 60000; 0 picks a free port, see `ServerHandle::local_addr`).
+    pub port: u16,
+    /// `TCP_NODELAY` on accepted sockets (default on: real-time traffic wants it).
+    pub nodelay: bool,
+    /// `SO_LINGER` on accepted sockets (default off).
+    pub linger: Option<Duration>,
+    /// Bytes read from a socket at a time (default 64 KiB). The read buffer is shared per
+    /// worker thread, so an idle connection holds none.
+    pub read_buffer_size: usize,
+    /// Limits of the HTTP/1.1 layer.
+    pub http: HttpLimits,
+    /// Limits and timers of WebSocket connections.
+    pub ws: WsLimits,
+    /// Outgoing bytes queued per connection above which senders wait (`send_body().await`,
+    /// `Sender::send`) or are refused (`Sender::try_send`). Default 256 KiB.
+    pub max_outgoing_queue: usize,
+    /// Received WebSocket message bytes queued for the handler above which the connection
+    /// stops reading from the peer. Default 1 MiB (one message is always accepted).
+    pub max_inbound_queue: usize,
+    /// Open connections above which the server stops accepting (default 100,000).
+    pub max_connections: usize,
+    /// Time graceful shutdown waits for connections to finish before dropping them
+    /// (default 10 s).
+    pub shutdown_timeout: Duration,
+    /// Time a handler may keep running after its connection has closed (default 1 s); it
+    /// sees the close as an empty body / `None` message / `Err` on send.
+    pub handler_linger: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            host: "127.0.0.1".to_string(),
+            port: 60000,
+            nodelay: true,
+            linger: None,
+            read_buffer_size: 64 * 1024,
+            http: HttpLimits::default(),
+            ws: WsLimits::default(),
+            max_outgoing_queue: 256 * 1024,
+            max_inbound_queue: 1024 * 1024,
+            max_connections: 100_000,
+            shutdown_timeout: Duration::from_secs(10),
+            handler_linger: Duration::from_secs(1),
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! State shared by a connection's driver and the handler's [`Context`](super::Context)s and
+//! [`Sender`](super::Sender)s.
+//!
+//! The driver and the handler usually run in the same task, so the mutex is uncontended;
+//! it is there because a handler may move a `Context` clone or a `Sender` into other tasks.
+
+use super::config::ServerConfig;
+use crate::proto::http::ServerConnection;
+use crate::proto::ws::{DataKind, Message, WsConnection, WsState};
+use crate::proto::OutQueue;
+use bytes::Bytes;
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Waker;
+
+/// The protocol the connection currently speaks.
+pub(crate) enum Proto {
+    Http(Box<ServerConnection>),
+    Ws(Box<WsConnection>),
+    /// The socket is gone; every operation fails.
+    Done,
+}
+
+impl Proto {
+    pub(crate) fn output(&mut self) -> Option<&mut OutQueue> {
+        match self {
+            Proto::Http(h) => Some(h.output()),
+            Proto::Ws(w) => Some(w.output()),
+            Proto::Done => None,
+        }
+    }
+}
+
+/// The request an HTTP handler is working on.
+pub(crate) struct RequestSlot {
+    /// Which request of the connection this is (contexts of older ones are stale).
+    pub id: u64,
+    /// Body received so far.
+    pub body: Vec<u8>,
+    pub body_state: BodyState,
+    /// The response head has gone out (streaming or complete).
+    pub head_sent: bool,
+    /// The response is complete.
+    pub finished: bool,
+}
+
+/// How far the request body has arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BodyState {
+    Receiving,
+    Complete,
+    /// The request failed (bad framing, limit, peer gone): the body is unusable.
+    Failed,
+}
+
+/// WebSocket bookkeeping of the framework side.
+#[derive(Default)]
+pub(crate) struct WsSide {
+    pub inbound: VecDeque<Message>,
+    pub inbound_bytes: usize,
+    /// Kind of the last data message received (Binary before any).
+    pub last_kind: Option<DataKind>,
+    /// No more messages will arrive (peer closed, connection failed or closed).
+    pub recv_done: bool,
+}
+
+/// Mutable per-connection state.
+pub(crate) struct ConnState {
+    pub proto: Proto,
+    pub request: Option<RequestSlot>,
+    pub ws: WsSide,
+    /// Wakes the connection's driver (for senders in other tasks, and shutdown).
+    pub driver_waker: Option<Waker>,
+    /// A task waiting for a message or for the request body.
+    pub recv_waker: Option<Waker>,
+    /// Tasks waiting for room in the outgoing queue.
+    pub send_wakers: Vec<Waker>,
+}
+
+/// Shared, immutable-after-accept facts about a connection plus its mutable state.
+pub(crate) struct ConnShared {
+    pub state: Mutex<ConnState>,
+    pub peer: Option<SocketAddr>,
+    pub config: Arc<ServerConfig>,
+}
+
+fn store_waker(slot: &mut Option<Waker>, w: &Waker) {
+    match slot {
+        Some(old) if old.will_wake(w) => {}
+        _ => *slot = Some(w.clone()),
+    }
+}
+
+impl ConnShared {
+    pub(crate) fn new(proto: Proto, peer: Option<SocketAddr>, config: Arc<ServerConfig>) -> Self {
+        ConnShared {
+            state: Mutex::new(ConnState {
+                proto,
+                request: None,
+                ws: WsSide::default(),
+                driver_waker: None,
+                recv_waker: None,
+                send_wakers: Vec::new(),
+            }),
+            peer,
+            config,
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, ConnState> {
+        // A panic while holding the lock leaves consistent-enough state (every critical
+        // section is a few field updates), so poisoning is ignored rather than propagated.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl ConnState {
+    /// Remembers `w` as the task waiting to receive.
+    pub(crate) fn park_receiver(&mut self, w: &Waker) {
+        store_waker(&mut self.recv_waker, w);
+    }
+
+    /// Remembers `w` as a task waiting for room to send.
+    pub(crate) fn park_sender(&mut self, w: &Waker) {
+        if !self.send_wakers.iter().any(|x| x.will_wake(w)) {
+            self.send_wakers.push(w.clone());
+        }
+    }
+
+    /// Remembers the driver's waker.
+    pub(crate) fn set_driver_waker(&mut self, w: &Waker) {
+        store_waker(&mut self.driver_waker, w);
+    }
+
+    /// Wakes the receiver, unless it is the task `current` (it will look again anyway).
+    pub(crate) fn wake_receiver(&mut self, current: Option<&Waker>) {
+        if let Some(w) = self.recv_waker.take() {
+            if current.is_some_and(|c| c.will_wake(&w)) {
+                return;
+            }
+            w.wake();
+        }
+    }
+
+    /// Wakes every task waiting for room to send.
+    pub(crate) fn wake_senders(&mut self, current: Option<&Waker>) {
+        for w in self.send_wakers.drain(..) {
+            if current.is_some_and(|c| c.will_wake(&w)) {
+                continue;
+            }
+            w.wake();
+        }
+    }
+
+    /// Wakes the driver, unless it is the task `current`.
+    pub(crate) fn wake_driver(&self, current: &Waker) {
+        if let Some(w) = &self.driver_waker {
+            if !w.will_wake(current) {
+                w.wake_by_ref();
+            }
+        }
+    }
+
+    /// Queues a WebSocket data message, honouring the outgoing high-water mark.
+    ///
+    /// `Ok(false)`: the queue is over `limit`, try again when woken.
+    pub(crate) fn ws_try_send(
+        &mut self,
+        kind: DataKind,
+        payload: &Bytes,
+        limit: usize,
+    ) -> Result<bool, ()> {
+        match &mut self.proto {
+            Proto::Ws(ws) if ws.state() == WsState::Open => {
+                if ws.output().len() > limit {
+                    return Ok(false);
+                }
+                ws.send(kind, payload.clone()).map_err(|_| ())?;
+                Ok(true)
+            }
+            _ => Err(()),
+        }
+    }
+}

@@ -1,0 +1,711 @@
+//! The connection driver: one future per connection that moves bytes between the socket
+//! and the protocol state machine, and polls the handler, all in the same task.
+//!
+//! Each poll runs rounds of: read (if the protocol wants input and the handler keeps up)
+//! → turn protocol events into request bodies / queued messages → poll the handler →
+//! write everything queued with one vectored write → advance the close sequence → arm the
+//! timer for the protocol's next deadline. Rounds repeat while any step made progress, up
+//! to a budget, after which the task yields so one busy connection cannot starve others.
+//!
+//! Close sequence (`Phase`): `Open` → (protocol finished and output written) `Closing`
+//! (shutdown of the write half) → `Draining` (read and discard what the peer still sends,
+//! briefly, so our last response is not destroyed by a reset) → `Done`. A handler still
+//! running at `Done` may linger for `handler_linger`, seeing the connection as closed.
+
+use super::conn::{BodyState, ConnShared, Proto, RequestSlot};
+use super::context::{message_len, Context, Mode};
+use super::handler::{BoxFuture, SharedHandler};
+use super::router::RouteMatch;
+use super::runtime::{Runtime, Timer, Transport};
+use super::server::{App, ServerShared};
+use crate::proto::http::{BodyLength, HttpEvent, RequestHead, ResponseHead};
+use crate::proto::ws::{self, CloseCode, WsConfig, WsConnection, WsEvent, WsState};
+use bytes::Bytes;
+use std::cell::RefCell;
+use std::future::Future;
+use std::io::{self, IoSlice};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::task::{Context as TaskCx, Poll};
+use std::time::{Duration, Instant};
+
+/// Rounds per poll before yielding to other tasks.
+const ROUNDS_PER_POLL: usize = 32;
+/// Buffers handed to one vectored write.
+const MAX_IOVECS: usize = 64;
+/// Unparsed WebSocket input above which the driver stops reading.
+const WS_READ_PAUSE: usize = 256 * 1024;
+/// How long, and how much, we read and discard after shutting down our write half.
+const DRAIN_TIME: Duration = Duration::from_secs(2);
+const DRAIN_BYTES: usize = 256 * 1024;
+
+thread_local! {
+    /// One read buffer per worker thread, so that idle connections hold none.
+    static READ_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Open,
+    Closing,
+    Draining { until: Instant, budget: usize },
+    Done { at: Instant },
+}
+
+/// What a request is routed to.
+enum Target {
+    Handler(SharedHandler),
+    NotFound,
+    MethodNotAllowed(Vec<String>),
+}
+
+pub(crate) struct Driver<R: Runtime> {
+    rt: R,
+    io: R::Stream,
+    conn: Arc<ConnShared>,
+    app: Arc<App>,
+    server: Arc<ServerShared>,
+    id: u64,
+    handler: Option<BoxFuture>,
+    ctx: Option<Context>,
+    next_request: u64,
+    timer: Option<R::Timer>,
+    armed: Option<Instant>,
+    read_eof: bool,
+    phase: Phase,
+    shutdown_seen: bool,
+    hard_deadline: Option<Instant>,
+    /// Close an idle keep-alive connection (graceful shutdown).
+    close_when_idle: bool,
+}
+
+// The driver never pins its fields in place (it only uses them through `&mut`).
+impl<R: Runtime> Unpin for Driver<R> {}
+
+impl<R: Runtime> Driver<R> {
+    pub(crate) fn new(
+        rt: R,
+        io: R::Stream,
+        conn: Arc<ConnShared>,
+        app: Arc<App>,
+        server: Arc<ServerShared>,
+        id: u64,
+    ) -> Self {
+        Driver {
+            rt,
+            io,
+            conn,
+            app,
+            server,
+            id,
+            handler: None,
+            ctx: None,
+            next_request: 0,
+            timer: None,
+            armed: None,
+            read_eof: false,
+            phase: Phase::Open,
+            shutdown_seen: false,
+            hard_deadline: None,
+            close_when_idle: false,
+        }
+    }
+
+    /// Reads once from the socket into the protocol, if it wants input.
+    fn read(&mut self, cx: &mut TaskCx<'_>) -> io::Result<bool> {
+        if self.read_eof {
+            return Ok(false);
+        }
+        let wants = {
+            let mut st = self.conn.lock();
+            match &mut st.proto {
+                Proto::Http(h) => h.wants_read(),
+                Proto::Ws(w) => w.buffered_input() < WS_READ_PAUSE && !w.is_closed(),
+                Proto::Done => false,
+            }
+        };
+        if !wants {
+            return Ok(false);
+        }
+        let size = self.conn.config.read_buffer_size.max(512);
+        READ_BUF.with(|cell| {
+            let mut buf = cell.borrow_mut();
+            if buf.len() < size {
+                buf.resize(size, 0);
+            }
+            match self.io.poll_read(cx, &mut buf[..size]) {
+                Poll::Pending => Ok(false),
+                Poll::Ready(Err(e)) => Err(e),
+                Poll::Ready(Ok(n)) => {
+                    let now = Instant::now();
+                    let mut st = self.conn.lock();
+                    if n == 0 {
+                        self.read_eof = true;
+                    }
+                    match &mut st.proto {
+                        Proto::Http(h) if n == 0 => h.handle_eof(),
+                        Proto::Http(h) => h.handle_input(&buf[..n], now),
+                        Proto::Ws(w) if n == 0 => w.handle_eof(now),
+                        Proto::Ws(w) => w.handle_input(&buf[..n], now),
+                        Proto::Done => {}
+                    }
+                    Ok(true)
+                }
+            }
+        })
+    }
+
+    /// Writes queued output until the queue is empty or the socket is full.
+    fn write(&mut self, cx: &mut TaskCx<'_>) -> io::Result<bool> {
+        let limit = self.conn.config.max_outgoing_queue;
+        let mut progress = false;
+        loop {
+            let mut st = self.conn.lock();
+            let Some(out) = st.proto.output() else {
+                return Ok(progress);
+            };
+            if out.is_empty() {
+                return Ok(progress);
+            }
+            let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+            let n = out.io_slices(&mut slices);
+            match self.io.poll_write_vectored(cx, &slices[..n]) {
+                Poll::Pending => return Ok(progress),
+                Poll::Ready(Err(e)) => return Err(e),
+                Poll::Ready(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
+                Poll::Ready(Ok(k)) => {
+                    out.advance(k);
+                    let left = out.len();
+                    progress = true;
+                    if left <= limit && !st.send_wakers.is_empty() {
+                        st.wake_senders(Some(cx.waker()));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Turns protocol events into work for the framework.
+    fn process_events(&mut self, cx: &mut TaskCx<'_>) -> bool {
+        let mut progress = false;
+        let inbound_limit = self.conn.config.max_inbound_queue;
+        loop {
+            let mut guard = self.conn.lock();
+            let st = &mut *guard;
+            match &mut st.proto {
+                Proto::Http(h) => {
+                    // The next pipelined request waits until the previous handler has
+                    // returned, even if it already sent its response.
+                    let answered = st.request.as_ref().map_or(true, |s| s.finished);
+                    if self.handler.is_some() && answered {
+                        return progress;
+                    }
+                    let Some(ev) = h.poll_event() else {
+                        return progress;
+                    };
+                    progress = true;
+                    match ev {
+                        HttpEvent::Body(b) => {
+                            if let Some(slot) = st.request.as_mut() {
+                                slot.body.extend_from_slice(&b);
+                            }
+                        }
+                        HttpEvent::BodyEnd { .. } => {
+                            if let Some(slot) = st.request.as_mut() {
+                                slot.body_state = BodyState::Complete;
+                            }
+                            st.wake_receiver(Some(cx.waker()));
+                        }
+                        HttpEvent::Error(_) => {
+                            if let Some(slot) = st.request.as_mut() {
+                                if slot.body_state == BodyState::Receiving {
+                                    slot.body_state = BodyState::Failed;
+                                }
+                            }
+                            st.wake_receiver(Some(cx.waker()));
+                        }
+                        HttpEvent::PeerClosed => {}
+                        HttpEvent::Head(head) => {
+                            drop(guard);
+                            self.start_http(head, false);
+                        }
+                        HttpEvent::Upgrade(head) => {
+                            drop(guard);
+                            self.start_upgrade(head);
+                        }
+                    }
+                }
+                Proto::Ws(w) => {
+                    if st.ws.inbound_bytes >= inbound_limit {
+                        return progress;
+                    }
+                    let Some(ev) = w.poll_event() else {
+                        return progress;
+                    };
+                    progress = true;
+                    match ev {
+                        WsEvent::Message(m) => {
+                            st.ws.inbound_bytes += message_len(&m);
+                            st.ws.inbound.push_back(m);
+                            // A handler waiting for this message gets to answer it before
+                            // the next frame is parsed, so replies keep their order with
+                            // respect to a protocol error later in the same read.
+                            let waiting = st.recv_waker.is_some();
+                            st.wake_receiver(Some(cx.waker()));
+                            if waiting {
+                                return progress;
+                            }
+                        }
+                        WsEvent::PeerClose(_) | WsEvent::Closed | WsEvent::Error(_) => {
+                            st.ws.recv_done = true;
+                            st.wake_receiver(Some(cx.waker()));
+                            st.wake_senders(Some(cx.waker()));
+                        }
+                        _ => {}
+                    }
+                }
+                Proto::Done => return progress,
+            }
+        }
+    }
+
+    fn route(&self, head: &RequestHead) -> (Target, Vec<(String, String)>) {
+        match self.app.router.lookup(head.method(), head.path()) {
+            RouteMatch::Found { handler, params } => (Target::Handler(handler), params),
+            RouteMatch::MethodNotAllowed(allowed) => (Target::MethodNotAllowed(allowed), vec![]),
+            RouteMatch::NotFound => (Target::NotFound, vec![]),
+        }
+    }
+
+    /// Starts a handler for an HTTP request. `no_body`: no body events will follow.
+    fn start_http(&mut self, head: RequestHead, no_body: bool) {
+        let id = self.next_request;
+        self.next_request += 1;
+        {
+            let mut guard = self.conn.lock();
+            let st = &mut *guard;
+            st.request = Some(RequestSlot {
+                id,
+                body: Vec::new(),
+                body_state: if no_body {
+                    BodyState::Complete
+                } else {
+                    BodyState::Receiving
+                },
+                head_sent: false,
+                finished: false,
+            });
+            if let Proto::Http(h) = &mut st.proto {
+                if self.shutdown_seen {
+                    h.close_after_response();
+                }
+                if head.expects_continue() {
+                    let _ = h.send_continue();
+                }
+            }
+        }
+        let (target, params) = self.route(&head);
+        let ctx = Context::new(self.conn.clone(), head, params, Mode::Http { id });
+        self.handler = Some(chain(self.app.clone(), ctx.clone(), target));
+        self.ctx = Some(ctx);
+    }
+
+    /// Handles a request that asks for a protocol switch.
+    fn start_upgrade(&mut self, head: RequestHead) {
+        if !head.headers().has_token("upgrade", "websocket") {
+            // Another protocol (h2c...): ignore the offer and serve HTTP/1.1.
+            return self.start_http(head, true);
+        }
+        let (target, params) = self.route(&head);
+        let Target::Handler(_) = target else {
+            return self.start_http(head, true);
+        };
+        let now = Instant::now();
+        let mut guard = self.conn.lock();
+        let st = &mut *guard;
+        let Proto::Http(h) = &mut st.proto else {
+            return;
+        };
+        match ws::validate_request(&head) {
+            Err(e) => {
+                let (rh, body) = e.response();
+                h.set_date(super::date::now());
+                let _ = h.send_response(rh, BodyLength::Known(body.len() as u64));
+                let _ = h.send_body(Bytes::from(body));
+                let _ = h.finish_response();
+            }
+            Ok(req) => {
+                let response = req.response(None, Vec::new());
+                let Ok(leftover) = h.accept_upgrade(response) else {
+                    return;
+                };
+                let pending = h.output().take_all();
+                let config = WsConfig {
+                    limits: self.conn.config.ws.clone(),
+                    ..WsConfig::default()
+                };
+                let mut w = WsConnection::new(config, now);
+                w.output().extend_from_slice(&pending);
+                if !leftover.is_empty() {
+                    w.handle_input(&leftover, now);
+                }
+                st.proto = Proto::Ws(Box::new(w));
+                st.request = None;
+                if self.shutdown_seen {
+                    if let Proto::Ws(w) = &mut st.proto {
+                        let _ = w.close(CloseCode::GOING_AWAY, "server shutting down", now);
+                    }
+                }
+                drop(guard);
+                let ctx = Context::new(self.conn.clone(), head, params, Mode::Ws);
+                self.handler = Some(chain(self.app.clone(), ctx.clone(), target));
+                self.ctx = Some(ctx);
+            }
+        }
+    }
+
+    /// Polls the handler; true when it finished.
+    fn poll_handler(&mut self, cx: &mut TaskCx<'_>) -> bool {
+        let Some(fut) = self.handler.as_mut() else {
+            return false;
+        };
+        let outcome = catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx)));
+        match outcome {
+            Ok(Poll::Pending) => false,
+            Ok(Poll::Ready(())) => {
+                self.handler = None;
+                self.handler_done(false);
+                true
+            }
+            Err(_) => {
+                self.handler = None;
+                self.handler_done(true);
+                true
+            }
+        }
+    }
+
+    /// Completes what the handler left open: the HTTP response, or the WebSocket.
+    fn handler_done(&mut self, panicked: bool) {
+        let Some(ctx) = self.ctx.take() else {
+            return;
+        };
+        let draft = ctx.inner.draft.lock().map(|d| d.clone()).ok();
+        let mut guard = self.conn.lock();
+        let st = &mut *guard;
+        match (&mut st.proto, ctx.inner.mode) {
+            (Proto::Http(h), Mode::Http { id }) => {
+                let Some(slot) = st.request.as_mut().filter(|s| s.id == id) else {
+                    return;
+                };
+                h.set_date(super::date::now());
+                if !slot.head_sent {
+                    let (head, body) = match (&draft, panicked) {
+                        (Some(d), false) => (d.head(), d.body.bytes.clone()),
+                        _ => {
+                            h.close_after_response();
+                            (
+                                ResponseHead::new(500)
+                                    .header("content-type", "text/plain; charset=utf-8"),
+                                Bytes::from_static(b"Internal Server Error\n"),
+                            )
+                        }
+                    };
+                    let _ = h.send_response(head, BodyLength::Known(body.len() as u64));
+                    if !body.is_empty() {
+                        let _ = h.send_body(body);
+                    }
+                    let _ = h.finish_response();
+                } else if !slot.finished {
+                    if panicked {
+                        // A truncated stream must not look complete: drop the connection.
+                        drop(guard);
+                        self.phase = Phase::Done { at: Instant::now() };
+                        self.mark_closed();
+                        return;
+                    }
+                    let _ = h.finish_response();
+                }
+                st.request = None;
+            }
+            (Proto::Ws(w), Mode::Ws) if w.state() == WsState::Open => {
+                let code = if panicked {
+                    CloseCode::INTERNAL
+                } else {
+                    CloseCode::NORMAL
+                };
+                let _ = w.close(code, "", Instant::now());
+            }
+            _ => {}
+        }
+    }
+
+    /// Reacts to the server starting a graceful shutdown.
+    fn check_shutdown(&mut self) -> bool {
+        if self.shutdown_seen || !self.server.shutting_down.load(Ordering::Acquire) {
+            return false;
+        }
+        self.shutdown_seen = true;
+        let now = Instant::now();
+        self.hard_deadline = Some(now + self.conn.config.shutdown_timeout);
+        let busy = self.handler.is_some();
+        let mut st = self.conn.lock();
+        match &mut st.proto {
+            Proto::Http(h) => {
+                if !busy && h.is_idle() {
+                    self.close_when_idle = true;
+                } else {
+                    h.close_after_response();
+                }
+            }
+            Proto::Ws(w) => {
+                if w.state() == WsState::Open {
+                    let _ = w.close(CloseCode::GOING_AWAY, "server shutting down", now);
+                }
+            }
+            Proto::Done => {}
+        }
+        true
+    }
+
+    /// Moves the close sequence forward.
+    fn advance_phase(&mut self, cx: &mut TaskCx<'_>) -> bool {
+        match self.phase {
+            Phase::Open => {
+                let finished = {
+                    let mut st = self.conn.lock();
+                    let idle_close = self.close_when_idle && self.handler.is_none();
+                    match &mut st.proto {
+                        Proto::Http(h) => {
+                            (h.should_close() || (idle_close && h.is_idle()))
+                                && h.output().is_empty()
+                        }
+                        Proto::Ws(w) => w.is_closed() && w.output().is_empty(),
+                        Proto::Done => true,
+                    }
+                };
+                if finished {
+                    self.phase = Phase::Closing;
+                }
+                finished
+            }
+            Phase::Closing => match self.io.poll_shutdown(cx) {
+                Poll::Pending => false,
+                Poll::Ready(_) => {
+                    self.mark_closed();
+                    self.phase = if self.read_eof {
+                        Phase::Done { at: Instant::now() }
+                    } else {
+                        Phase::Draining {
+                            until: Instant::now() + DRAIN_TIME,
+                            budget: DRAIN_BYTES,
+                        }
+                    };
+                    true
+                }
+            },
+            Phase::Draining { until, budget } => {
+                let r = READ_BUF.with(|cell| {
+                    let mut buf = cell.borrow_mut();
+                    if buf.len() < 4096 {
+                        buf.resize(4096, 0);
+                    }
+                    let n = buf.len().min(budget);
+                    self.io.poll_read(cx, &mut buf[..n])
+                });
+                match r {
+                    Poll::Pending => false,
+                    Poll::Ready(Ok(n)) if n > 0 && n < budget => {
+                        self.phase = Phase::Draining {
+                            until,
+                            budget: budget - n,
+                        };
+                        true
+                    }
+                    Poll::Ready(_) => {
+                        self.phase = Phase::Done { at: Instant::now() };
+                        true
+                    }
+                }
+            }
+            Phase::Done { .. } => false,
+        }
+    }
+
+    /// Marks the connection closed for contexts and senders, releasing protocol buffers.
+    fn mark_closed(&mut self) {
+        let mut st = self.conn.lock();
+        st.proto = Proto::Done;
+        st.ws.recv_done = true;
+        if let Some(slot) = st.request.as_mut() {
+            if slot.body_state == BodyState::Receiving {
+                slot.body_state = BodyState::Failed;
+            }
+        }
+        st.wake_receiver(None);
+        st.wake_senders(None);
+    }
+
+    fn finished(&self, now: Instant) -> bool {
+        match self.phase {
+            Phase::Done { at } => {
+                self.handler.is_none() || now >= at + self.conn.config.handler_linger
+            }
+            _ => false,
+        }
+    }
+
+    /// The earliest instant at which something must happen.
+    fn next_deadline(&self) -> Option<Instant> {
+        let proto = {
+            let st = self.conn.lock();
+            match &st.proto {
+                Proto::Http(h) => h.poll_timeout(),
+                Proto::Ws(w) => w.poll_timeout(),
+                Proto::Done => None,
+            }
+        };
+        let phase = match self.phase {
+            Phase::Draining { until, .. } => Some(until),
+            Phase::Done { at } if self.handler.is_some() => {
+                Some(at + self.conn.config.handler_linger)
+            }
+            _ => None,
+        };
+        [proto, phase, self.hard_deadline]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Arms the timer; true when it fired (and the deadline was handled).
+    fn poll_timer(&mut self, cx: &mut TaskCx<'_>) -> bool {
+        let Some(deadline) = self.next_deadline() else {
+            self.armed = None;
+            return false;
+        };
+        if self.armed != Some(deadline) {
+            match self.timer.as_mut() {
+                Some(t) => t.reset(deadline),
+                None => self.timer = Some(self.rt.timer(deadline)),
+            }
+            self.armed = Some(deadline);
+        }
+        let timer = self.timer.as_mut().expect("timer armed above");
+        if timer.poll_elapsed(cx).is_pending() {
+            return false;
+        }
+        self.armed = None;
+        let now = Instant::now();
+        {
+            let mut st = self.conn.lock();
+            match &mut st.proto {
+                Proto::Http(h) => h.handle_timeout(now),
+                Proto::Ws(w) => w.handle_timeout(now),
+                Proto::Done => {}
+            }
+        }
+        if let Phase::Draining { until, .. } = self.phase {
+            if now >= until {
+                self.phase = Phase::Done { at: now };
+            }
+        }
+        if self.hard_deadline.is_some_and(|d| now >= d) && !matches!(self.phase, Phase::Done { .. })
+        {
+            self.mark_closed();
+            self.phase = Phase::Done { at: now };
+            self.handler = None;
+        }
+        true
+    }
+}
+
+impl<R: Runtime> Future for Driver<R> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        this.conn.lock().set_driver_waker(cx.waker());
+        for _ in 0..ROUNDS_PER_POLL {
+            let mut progress = false;
+            if this.phase == Phase::Open {
+                progress |= this.check_shutdown();
+                match this.read(cx) {
+                    Ok(p) => progress |= p,
+                    Err(_) => {
+                        this.mark_closed();
+                        this.phase = Phase::Done { at: Instant::now() };
+                        progress = true;
+                    }
+                }
+            }
+            progress |= this.process_events(cx);
+            progress |= this.poll_handler(cx);
+            progress |= this.process_events(cx);
+            if matches!(this.phase, Phase::Open | Phase::Closing) {
+                match this.write(cx) {
+                    Ok(p) => progress |= p,
+                    Err(_) => {
+                        this.mark_closed();
+                        this.phase = Phase::Done { at: Instant::now() };
+                        progress = true;
+                    }
+                }
+            }
+            progress |= this.advance_phase(cx);
+            if this.finished(Instant::now()) {
+                return Poll::Ready(());
+            }
+            progress |= this.poll_timer(cx);
+            if !progress {
+                return Poll::Pending;
+            }
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+impl<R: Runtime> Drop for Driver<R> {
+    fn drop(&mut self) {
+        // Drop the handler first: it may hold contexts whose drop touches the state.
+        self.handler = None;
+        self.ctx = None;
+        self.mark_closed();
+        self.server.connection_ended(self.id);
+    }
+}
+
+/// The future that runs middlewares and the handler for one request or WebSocket.
+fn chain(app: Arc<App>, ctx: Context, target: Target) -> BoxFuture {
+    Box::pin(async move {
+        for m in &app.request_middleware {
+            m.call(ctx.clone()).await;
+            if !ctx.is_websocket() && ctx.is_response_sent().await {
+                return;
+            }
+        }
+        match target {
+            Target::Handler(h) => h.call(ctx.clone()).await,
+            Target::NotFound => {
+                ctx.set_response_status_code(404)
+                    .await
+                    .set_response_body("Not Found\n")
+                    .await;
+            }
+            Target::MethodNotAllowed(allowed) => {
+                ctx.set_response_status_code(405)
+                    .await
+                    .set_response_header("allow", allowed.join(", "))
+                    .await
+                    .set_response_body("Method Not Allowed\n")
+                    .await;
+            }
+        }
+        for m in &app.response_middleware {
+            m.call(ctx.clone()).await;
+        }
+    })
+}

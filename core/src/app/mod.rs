@@ -1,0 +1,32 @@
+//! The runtime-agnostic framework: [`Server`], routing, [`Context`], the connection
+//! driver, and the [`Runtime`]/[`Transport`] traits that adapters implement.
+//!
+//! An adapter crate fills in the runtime (`wirelane_tokio::Server` is
+//! `Server<TokioRuntime>`) and re-exports the rest, so a handler written for one runtime
+//! compiles on the others unchanged.
+
+mod body;
+mod broadcast;
+mod config;
+mod conn;
+mod context;
+mod date;
+mod driver;
+mod error;
+mod handler;
+pub mod headers;
+mod router;
+mod runtime;
+mod sender;
+mod server;
+
+pub use body::{Body, IntoBody};
+pub use broadcast::{Hub, Membership, SlowClientPolicy};
+pub use config::ServerConfig;
+pub use context::Context;
+pub use error::{SendError, ServerError, TrySendError};
+pub use handler::{BoxFuture, Handler};
+pub use router::RouteError;
+pub use runtime::{Listener, Runtime, Timer, Transport};
+pub use sender::Sender;
+pub use server::{Server, ServerHandle};

@@ -1,0 +1,333 @@
+//! Route table: paths with static segments, `{name}` parameters and a final `{*rest}`
+//! catch-all, optionally per method.
+//!
+//! Matching prefers, segment by segment, a static segment over a parameter over a
+//! catch-all, so `/users/me` wins over `/users/{id}` whatever the order of registration.
+
+use super::handler::SharedHandler;
+use crate::proto::http::Method;
+use std::fmt;
+
+/// One segment of a route pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Segment {
+    Static(String),
+    Param(String),
+    CatchAll(String),
+}
+
+/// Why a route pattern was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteError {
+    /// The pattern does not start with `/`.
+    NotAbsolute(String),
+    /// A `{*name}` segment is not the last one.
+    CatchAllNotLast(String),
+    /// A `{` without its `}`, or an empty name.
+    BadParameter(String),
+}
+
+impl fmt::Display for RouteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RouteError::NotAbsolute(p) => write!(f, "route {p:?} must start with '/'"),
+            RouteError::CatchAllNotLast(p) => {
+                write!(f, "route {p:?}: a catch-all segment must be the last one")
+            }
+            RouteError::BadParameter(p) => write!(f, "route {p:?}: malformed {{parameter}}"),
+        }
+    }
+}
+
+impl std::error::Error for RouteError {}
+
+fn parse_pattern(pattern: &str) -> Result<Vec<Segment>, RouteError> {
+    if !pattern.starts_with('/') {
+        return Err(RouteError::NotAbsolute(pattern.to_string()));
+    }
+    let parts: Vec<&str> = pattern[1..].split('/').collect();
+    let mut out = Vec::with_capacity(parts.len());
+    for (i, part) in parts.iter().enumerate() {
+        if let Some(inner) = part.strip_prefix('{') {
+            let name = inner
+                .strip_suffix('}')
+                .ok_or_else(|| RouteError::BadParameter(pattern.to_string()))?;
+            if let Some(rest) = name.strip_prefix('*') {
+                if rest.is_empty() {
+                    return Err(RouteError::BadParameter(pattern.to_string()));
+                }
+                if i + 1 != parts.len() {
+                    return Err(RouteError::CatchAllNotLast(pattern.to_string()));
+                }
+                out.push(Segment::CatchAll(rest.to_string()));
+            } else {
+                if name.is_empty() || name.contains(['{', '}']) {
+                    return Err(RouteError::BadParameter(pattern.to_string()));
+                }
+                out.push(Segment::Param(name.to_string()));
+            }
+        } else {
+            out.push(Segment::Static(part.to_string()));
+        }
+    }
+    Ok(out)
+}
+
+/// A registered route.
+struct Route {
+    pattern: String,
+    segments: Vec<Segment>,
+    /// `None` serves every method.
+    method: Option<Method>,
+    handler: SharedHandler,
+}
+
+/// The outcome of looking a request up.
+pub(crate) enum RouteMatch {
+    /// A handler, with the parameters it captured (name, value) in pattern order.
+    Found {
+        handler: SharedHandler,
+        params: Vec<(String, String)>,
+    },
+    /// The path is known but not for this method; the methods that are.
+    MethodNotAllowed(Vec<String>),
+    /// Nothing matches the path.
+    NotFound,
+}
+
+/// The route table.
+#[derive(Default)]
+pub(crate) struct Router {
+    routes: Vec<Route>,
+}
+
+/// Match quality of a route for a path: compared lexicographically, smaller is better
+/// (one entry per segment: 0 static, 1 parameter, 2 catch-all).
+type Rank = Vec<u8>;
+
+/// The best route found so far: its rank, whether its method matched exactly, and its
+/// captured parameters.
+type Best<'a> = Option<(Rank, bool, &'a Route, Vec<(String, String)>)>;
+
+fn match_segments(segments: &[Segment], path: &str) -> Option<(Rank, Vec<(String, String)>)> {
+    let path = path.strip_prefix('/')?;
+    let mut rank = Vec::with_capacity(segments.len());
+    let mut params = Vec::new();
+    let mut rest = Some(path);
+    for seg in segments {
+        let current = rest?;
+        let (part, next) = match current.find('/') {
+            Some(i) => (&current[..i], Some(&current[i + 1..])),
+            None => (current, None),
+        };
+        match seg {
+            Segment::Static(s) => {
+                if s != part {
+                    return None;
+                }
+                rank.push(0);
+            }
+            Segment::Param(name) => {
+                if part.is_empty() {
+                    return None;
+                }
+                params.push((name.clone(), percent_decode(part)));
+                rank.push(1);
+            }
+            Segment::CatchAll(name) => {
+                params.push((name.clone(), percent_decode(current)));
+                rank.push(2);
+                return Some((rank, params));
+            }
+        }
+        rest = next;
+    }
+    if rest.is_some() {
+        return None;
+    }
+    Some((rank, params))
+}
+
+/// Decodes `%XX` escapes; invalid escapes and non-UTF-8 results are kept as received.
+pub(crate) fn percent_decode(s: &str) -> String {
+    if !s.contains('%') {
+        return s.to_string();
+    }
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            let hex = |c: u8| (c as char).to_digit(16);
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8(out).unwrap_or_else(|_| s.to_string())
+}
+
+impl Router {
+    /// Adds a route; a later route with the same pattern and method replaces the earlier.
+    pub(crate) fn add(
+        &mut self,
+        pattern: &str,
+        method: Option<Method>,
+        handler: SharedHandler,
+    ) -> Result<(), RouteError> {
+        let segments = parse_pattern(pattern)?;
+        self.routes
+            .retain(|r| !(r.segments == segments && r.method == method));
+        self.routes.push(Route {
+            pattern: pattern.to_string(),
+            segments,
+            method,
+            handler,
+        });
+        Ok(())
+    }
+
+    /// Looks up `path` for `method`.
+    pub(crate) fn lookup(&self, method: &Method, path: &str) -> RouteMatch {
+        let mut best: Best<'_> = None;
+        let mut allowed: Vec<String> = Vec::new();
+        for route in &self.routes {
+            let Some((rank, params)) = match_segments(&route.segments, path) else {
+                continue;
+            };
+            let method_ok = match &route.method {
+                None => true,
+                Some(m) => m == method || (*m == Method::Get && *method == Method::Head),
+            };
+            if !method_ok {
+                if let Some(m) = &route.method {
+                    allowed.push(m.as_str().to_string());
+                }
+                continue;
+            }
+            // Exact method beats any-method at the same rank.
+            let exact = route.method.is_some();
+            let better = match &best {
+                None => true,
+                Some((r, e, _, _)) => rank < *r || (rank == *r && exact && !*e),
+            };
+            if better {
+                best = Some((rank, exact, route, params));
+            }
+        }
+        match best {
+            Some((_, _, route, params)) => {
+                let _ = &route.pattern;
+                RouteMatch::Found {
+                    handler: route.handler.clone(),
+                    params,
+                }
+            }
+            None if !allowed.is_empty() => {
+                allowed.sort();
+                allowed.dedup();
+                if allowed.iter().any(|m| m == "GET") {
+                    allowed.push("HEAD".to_string());
+                }
+                RouteMatch::MethodNotAllowed(allowed)
+            }
+            None => RouteMatch::NotFound,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::context::Context;
+    use std::sync::Arc;
+
+    fn h() -> SharedHandler {
+        Arc::new(|_ctx: Context| async {})
+    }
+
+    fn found(r: &Router, m: Method, p: &str) -> Option<Vec<(String, String)>> {
+        match r.lookup(&m, p) {
+            RouteMatch::Found { params, .. } => Some(params),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn static_param_and_catch_all() {
+        let mut r = Router::default();
+        r.add("/", None, h()).unwrap();
+        r.add("/users/{id}", None, h()).unwrap();
+        r.add("/users/me", None, h()).unwrap();
+        r.add("/static/{*path}", None, h()).unwrap();
+        assert_eq!(found(&r, Method::Get, "/"), Some(vec![]));
+        assert_eq!(
+            found(&r, Method::Get, "/users/42"),
+            Some(vec![("id".into(), "42".into())])
+        );
+        assert_eq!(found(&r, Method::Get, "/users/me"), Some(vec![]));
+        assert_eq!(
+            found(&r, Method::Get, "/users/a%20b"),
+            Some(vec![("id".into(), "a b".into())])
+        );
+        assert_eq!(
+            found(&r, Method::Get, "/static/css/site.css"),
+            Some(vec![("path".into(), "css/site.css".into())])
+        );
+        assert_eq!(found(&r, Method::Get, "/users"), None);
+        assert_eq!(found(&r, Method::Get, "/users/"), None);
+        assert_eq!(found(&r, Method::Get, "/users/1/x"), None);
+        assert_eq!(found(&r, Method::Get, "/nope"), None);
+    }
+
+    #[test]
+    fn methods_and_405() {
+        let mut r = Router::default();
+        r.add("/items", Some(Method::Get), h()).unwrap();
+        r.add("/items", Some(Method::Post), h()).unwrap();
+        assert!(found(&r, Method::Get, "/items").is_some());
+        assert!(found(&r, Method::Head, "/items").is_some());
+        match r.lookup(&Method::Delete, "/items") {
+            RouteMatch::MethodNotAllowed(m) => assert_eq!(m, vec!["GET", "POST", "HEAD"]),
+            _ => panic!("expected 405"),
+        }
+        assert!(matches!(
+            r.lookup(&Method::Get, "/other"),
+            RouteMatch::NotFound
+        ));
+    }
+
+    #[test]
+    fn bad_patterns() {
+        let mut r = Router::default();
+        assert!(matches!(
+            r.add("x", None, h()),
+            Err(RouteError::NotAbsolute(_))
+        ));
+        assert!(matches!(
+            r.add("/{*a}/b", None, h()),
+            Err(RouteError::CatchAllNotLast(_))
+        ));
+        assert!(matches!(
+            r.add("/{a", None, h()),
+            Err(RouteError::BadParameter(_))
+        ));
+        assert!(matches!(
+            r.add("/{}", None, h()),
+            Err(RouteError::BadParameter(_))
+        ));
+    }
+
+    #[test]
+    fn percent_decoding_is_total() {
+        assert_eq!(percent_decode("a%2Fb"), "a/b");
+        assert_eq!(percent_decode("%"), "%");
+        assert_eq!(percent_decode("%4"), "%4");
+        assert_eq!(percent_decode("%zz"), "%zz");
+        assert_eq!(percent_decode("%ff"), "%ff");
+    }
+}

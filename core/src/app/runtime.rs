@@ -1,0 +1,68 @@
+//! The small trait set through which the framework talks to an async runtime.
+//!
+//! An adapter crate implements [`Runtime`] (spawning, listening, timers) and [`Transport`]
+//! (a connected TCP stream) for its runtime; everything else — routing, the connection
+//! driver, WebSocket handling, shutdown — is written once in [`crate::app`].
+
+use std::future::Future;
+use std::io::{self, IoSlice};
+use std::net::SocketAddr;
+use std::task::{Context as TaskCx, Poll};
+use std::time::{Duration, Instant};
+
+/// An async runtime: spawns tasks, accepts connections, and arms timers.
+pub trait Runtime: Clone + Send + Sync + 'static {
+    /// A connected TCP stream.
+    type Stream: Transport;
+    /// A bound TCP listener.
+    type Listener: Listener<Stream = Self::Stream>;
+    /// A resettable one-shot timer.
+    type Timer: Timer;
+
+    /// Runs `fut` to completion in the background.
+    fn spawn<F>(&self, fut: F)
+    where
+        F: Future<Output = ()> + Send + 'static;
+
+    /// Turns a bound, listening std listener into this runtime's listener.
+    fn listener_from_std(&self, listener: std::net::TcpListener) -> io::Result<Self::Listener>;
+
+    /// A timer that fires at `deadline`.
+    fn timer(&self, deadline: Instant) -> Self::Timer;
+}
+
+/// A listening socket.
+pub trait Listener: Send + Unpin + 'static {
+    /// The streams it accepts.
+    type Stream: Transport;
+    /// Accepts the next connection.
+    fn poll_accept(&mut self, cx: &mut TaskCx<'_>) -> Poll<io::Result<(Self::Stream, SocketAddr)>>;
+    /// The address it is bound to.
+    fn local_addr(&self) -> io::Result<SocketAddr>;
+}
+
+/// A connected byte stream (TCP in practice).
+pub trait Transport: Send + Unpin + 'static {
+    /// Reads into `buf`; `Ok(0)` is end of stream.
+    fn poll_read(&mut self, cx: &mut TaskCx<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>>;
+    /// Writes from several buffers at once; returns how many bytes were taken.
+    fn poll_write_vectored(
+        &mut self,
+        cx: &mut TaskCx<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>>;
+    /// Shuts down the write half (sends FIN).
+    fn poll_shutdown(&mut self, cx: &mut TaskCx<'_>) -> Poll<io::Result<()>>;
+    /// Sets `TCP_NODELAY`.
+    fn set_nodelay(&self, on: bool) -> io::Result<()>;
+    /// Sets `SO_LINGER` (`None` turns it off, the system default).
+    fn set_linger(&self, linger: Option<Duration>) -> io::Result<()>;
+}
+
+/// A one-shot timer that can be moved to a new deadline.
+pub trait Timer: Send + Unpin + 'static {
+    /// Moves the deadline (re-arming a timer that already fired).
+    fn reset(&mut self, deadline: Instant);
+    /// Ready once the deadline has passed.
+    fn poll_elapsed(&mut self, cx: &mut TaskCx<'_>) -> Poll<()>;
+}

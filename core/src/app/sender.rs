@@ -1,0 +1,144 @@
+//! [`Sender`]: a cloneable handle that any task can use to push messages to one
+//! WebSocket connection.
+
+use super::conn::{ConnShared, Proto};
+use super::context::split_message;
+use super::error::{SendError, TrySendError};
+use crate::proto::ws::{CloseCode, DataKind, Message, WsState};
+use bytes::Bytes;
+use std::future::poll_fn;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Instant;
+
+/// Sends messages to one WebSocket connection from anywhere. Cloning is cheap.
+///
+/// Messages from all senders and from the handler go out in the order they were queued.
+/// The connection's outgoing queue is bounded (`max_outgoing_queue`): [`Sender::send`]
+/// waits for room, [`Sender::try_send`] refuses with [`TrySendError::Full`].
+#[derive(Clone)]
+pub struct Sender {
+    conn: Arc<ConnShared>,
+    ws: bool,
+}
+
+impl std::fmt::Debug for Sender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sender")
+            .field("peer", &self.conn.peer)
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+impl Sender {
+    pub(crate) fn new(conn: Arc<ConnShared>, ws: bool) -> Self {
+        Sender { conn, ws }
+    }
+
+    /// Whether the connection can no longer take messages.
+    pub fn is_closed(&self) -> bool {
+        if !self.ws {
+            return true;
+        }
+        let mut st = self.conn.lock();
+        match &mut st.proto {
+            Proto::Ws(ws) => ws.state() != WsState::Open,
+            _ => true,
+        }
+    }
+
+    /// Whether two senders reach the same connection.
+    pub fn same_connection(&self, other: &Sender) -> bool {
+        Arc::ptr_eq(&self.conn, &other.conn)
+    }
+
+    /// Sends a message, waiting while the outgoing queue is over its limit.
+    pub async fn send(&self, msg: impl Into<Message>) -> Result<(), SendError> {
+        let (kind, payload) = split_message(msg.into());
+        self.send_raw(kind, payload).await
+    }
+
+    /// Sends a text message whose bytes are shared (for example by a broadcast to many
+    /// connections: the payload is not copied per connection).
+    ///
+    /// # Panics
+    /// If `kind` is [`DataKind::Text`] and `payload` is not UTF-8.
+    pub async fn send_shared(&self, kind: DataKind, payload: Bytes) -> Result<(), SendError> {
+        assert!(
+            kind == DataKind::Binary || std::str::from_utf8(&payload).is_ok(),
+            "text payload must be UTF-8"
+        );
+        self.send_raw(kind, payload).await
+    }
+
+    /// Queues a message if the outgoing queue has room, without waiting.
+    pub fn try_send(&self, msg: impl Into<Message>) -> Result<(), TrySendError> {
+        let (kind, payload) = split_message(msg.into());
+        self.try_send_shared(kind, payload)
+    }
+
+    /// Like [`Sender::try_send`] with a shared payload.
+    ///
+    /// # Panics
+    /// If `kind` is [`DataKind::Text`] and `payload` is not UTF-8.
+    pub fn try_send_shared(&self, kind: DataKind, payload: Bytes) -> Result<(), TrySendError> {
+        assert!(
+            kind == DataKind::Binary || std::str::from_utf8(&payload).is_ok(),
+            "text payload must be UTF-8"
+        );
+        if !self.ws {
+            return Err(TrySendError::Closed);
+        }
+        let limit = self.conn.config.max_outgoing_queue;
+        let mut st = self.conn.lock();
+        match st.ws_try_send(kind, &payload, limit) {
+            Ok(true) => {
+                if let Some(w) = &st.driver_waker {
+                    w.wake_by_ref();
+                }
+                Ok(())
+            }
+            Ok(false) => Err(TrySendError::Full),
+            Err(()) => Err(TrySendError::Closed),
+        }
+    }
+
+    pub(crate) async fn send_raw(&self, kind: DataKind, payload: Bytes) -> Result<(), SendError> {
+        if !self.ws {
+            return Err(SendError::Closed);
+        }
+        let limit = self.conn.config.max_outgoing_queue;
+        poll_fn(|cx| {
+            let mut st = self.conn.lock();
+            match st.ws_try_send(kind, &payload, limit) {
+                Ok(true) => {
+                    st.wake_driver(cx.waker());
+                    Poll::Ready(Ok(()))
+                }
+                Ok(false) => {
+                    st.park_sender(cx.waker());
+                    st.wake_driver(cx.waker());
+                    Poll::Pending
+                }
+                Err(()) => Poll::Ready(Err(SendError::Closed)),
+            }
+        })
+        .await
+    }
+
+    /// Starts the close handshake with `code` and `reason` (cut to fit a control frame).
+    pub fn close(&self, code: CloseCode, reason: &str) -> Result<(), SendError> {
+        let mut st = self.conn.lock();
+        let result = match &mut st.proto {
+            Proto::Ws(ws) if self.ws => ws
+                .close(code, reason, Instant::now())
+                .map_err(|_| SendError::Closed),
+            _ => Err(SendError::Closed),
+        };
+        if let Some(w) = &st.driver_waker {
+            w.wake_by_ref();
+        }
+        result
+    }
+}
