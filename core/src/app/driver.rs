@@ -198,7 +198,7 @@ impl<R: Runtime> Driver<R> {
                 Proto::Http(h) => {
                     // The next pipelined request waits until the previous handler has
                     // returned, even if it already sent its response.
-                    let answered = st.request.as_ref().map_or(true, |s| s.finished);
+                    let answered = st.request.as_ref().is_none_or(|s| s.finished);
                     if self.handler.is_some() && answered {
                         return progress;
                     }
@@ -586,7 +586,10 @@ impl<R: Runtime> Driver<R> {
             self.armed = None;
             return false;
         };
-        if self.armed != Some(deadline) {
+        // Deadlines mostly move later (every byte received pushes the heartbeat back), so
+        // the timer is only moved earlier; firing early just re-arms it. This keeps timer
+        // wheel updates off the per-message path.
+        if self.armed.is_none_or(|armed| deadline < armed) {
             match self.timer.as_mut() {
                 Some(t) => t.reset(deadline),
                 None => self.timer = Some(self.rt.timer(deadline)),
