@@ -65,6 +65,14 @@ pub(crate) struct WsSide {
     pub recv_done: bool,
 }
 
+/// Why [`ConnState::ws_try_send`] did not queue a message.
+pub(crate) enum WsSendRefused {
+    /// The outgoing queue is over its limit; here is the payload back.
+    Full(Bytes),
+    /// The connection is not open.
+    Closed,
+}
+
 /// Mutable per-connection state.
 pub(crate) struct ConnState {
     pub proto: Proto,
@@ -164,22 +172,22 @@ impl ConnState {
 
     /// Queues a WebSocket data message, honouring the outgoing high-water mark.
     ///
-    /// `Ok(false)`: the queue is over `limit`, try again when woken.
+    /// Takes the payload by value (a clone of a `Bytes` built from a `Vec` would allocate)
+    /// and hands it back when the queue is full, so the caller can retry with it.
     pub(crate) fn ws_try_send(
         &mut self,
         kind: DataKind,
-        payload: &Bytes,
+        payload: Bytes,
         limit: usize,
-    ) -> Result<bool, ()> {
+    ) -> Result<(), WsSendRefused> {
         match &mut self.proto {
             Proto::Ws(ws) if ws.state() == WsState::Open => {
                 if ws.output().len() > limit {
-                    return Ok(false);
+                    return Err(WsSendRefused::Full(payload));
                 }
-                ws.send(kind, payload.clone()).map_err(|_| ())?;
-                Ok(true)
+                ws.send(kind, payload).map_err(|_| WsSendRefused::Closed)
             }
-            _ => Err(()),
+            _ => Err(WsSendRefused::Closed),
         }
     }
 }

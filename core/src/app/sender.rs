@@ -1,7 +1,7 @@
 //! [`Sender`]: a cloneable handle that any task can use to push messages to one
 //! WebSocket connection.
 
-use super::conn::{ConnShared, Proto};
+use super::conn::{ConnShared, Proto, WsSendRefused};
 use super::context::split_message;
 use super::error::{SendError, TrySendError};
 use crate::proto::ws::{CloseCode, DataKind, Message, WsState};
@@ -92,15 +92,15 @@ impl Sender {
         }
         let limit = self.conn.config.max_outgoing_queue;
         let mut st = self.conn.lock();
-        match st.ws_try_send(kind, &payload, limit) {
-            Ok(true) => {
+        match st.ws_try_send(kind, payload, limit) {
+            Ok(()) => {
                 if let Some(w) = &st.driver_waker {
                     w.wake_by_ref();
                 }
                 Ok(())
             }
-            Ok(false) => Err(TrySendError::Full),
-            Err(()) => Err(TrySendError::Closed),
+            Err(WsSendRefused::Full(_)) => Err(TrySendError::Full),
+            Err(WsSendRefused::Closed) => Err(TrySendError::Closed),
         }
     }
 
@@ -109,19 +109,24 @@ impl Sender {
             return Err(SendError::Closed);
         }
         let limit = self.conn.config.max_outgoing_queue;
+        let mut payload = Some(payload);
         poll_fn(|cx| {
             let mut st = self.conn.lock();
-            match st.ws_try_send(kind, &payload, limit) {
-                Ok(true) => {
+            let Some(p) = payload.take() else {
+                return Poll::Ready(Err(SendError::Closed));
+            };
+            match st.ws_try_send(kind, p, limit) {
+                Ok(()) => {
                     st.wake_driver(cx.waker());
                     Poll::Ready(Ok(()))
                 }
-                Ok(false) => {
+                Err(WsSendRefused::Full(p)) => {
+                    payload = Some(p);
                     st.park_sender(cx.waker());
                     st.wake_driver(cx.waker());
                     Poll::Pending
                 }
-                Err(()) => Poll::Ready(Err(SendError::Closed)),
+                Err(WsSendRefused::Closed) => Poll::Ready(Err(SendError::Closed)),
             }
         })
         .await
