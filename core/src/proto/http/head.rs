@@ -100,7 +100,11 @@ pub struct Headers {
 impl Headers {
     fn name_at(&self, i: usize) -> &str {
         // Names were checked to be tokens (ASCII) by httparse.
-        std::str::from_utf8(&self.bytes[self.entries[i].0.clone()]).unwrap_or("")
+        std::str::from_utf8(self.name_bytes(i)).unwrap_or("")
+    }
+
+    fn name_bytes(&self, i: usize) -> &[u8] {
+        &self.bytes[self.entries[i].0.clone()]
     }
 
     fn value_at(&self, i: usize) -> &[u8] {
@@ -110,7 +114,7 @@ impl Headers {
     /// The value of the first header called `name` (case-insensitive).
     pub fn get(&self, name: &str) -> Option<&[u8]> {
         (0..self.entries.len())
-            .find(|&i| self.name_at(i).eq_ignore_ascii_case(name))
+            .find(|&i| self.name_bytes(i).eq_ignore_ascii_case(name.as_bytes()))
             .map(|i| self.value_at(i))
     }
 
@@ -122,7 +126,7 @@ impl Headers {
     /// The values of every header called `name` (case-insensitive), in order.
     pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
         (0..self.entries.len())
-            .filter(move |&i| self.name_at(i).eq_ignore_ascii_case(name))
+            .filter(move |&i| self.name_bytes(i).eq_ignore_ascii_case(name.as_bytes()))
             .map(move |i| self.value_at(i))
     }
 
