@@ -30,7 +30,9 @@
 //! **Errors from the peer**: the `Error` event is the last one. If the send side is `Idle` or
 //! `Waiting`, the core queues its error response (with `connection: close`); if a response is
 //! being written, it writes nothing more (the response is cut short; the peer sees the close).
-//! Either way [`ServerConnection::should_close`] is then true.
+//! Either way [`ServerConnection::should_close`] is then true. (An error found while
+//! discarding the unread body of an already answered request also gets its error response:
+//! the send side is idle again by then.)
 //!
 //! **Work happens in `poll_event`**: `handle_input` only buffers. Each `poll_event` call
 //! parses as far as needed for one event, so input is consumed only as fast as the
