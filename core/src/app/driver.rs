@@ -113,16 +113,28 @@ impl<R: Runtime> Driver<R> {
         }
     }
 
+    /// Output queued above which the driver stops reading and parsing: twice the
+    /// senders' high-water mark, so protocol replies (pongs, close echoes, pipelined
+    /// responses) cannot grow the queue without bound when the peer does not read.
+    fn output_cap(&self) -> usize {
+        self.conn.config.max_outgoing_queue.saturating_mul(2).max(64 * 1024)
+    }
+
     /// Reads once from the socket into the protocol, if it wants input.
     fn read(&mut self, cx: &mut TaskCx<'_>) -> io::Result<bool> {
         if self.read_eof {
             return Ok(false);
         }
+        let output_cap = self.output_cap();
         let wants = {
             let mut st = self.conn.lock();
             match &mut st.proto {
-                Proto::Http(h) => h.wants_read(),
-                Proto::Ws(w) => w.buffered_input() < WS_READ_PAUSE && !w.is_closed(),
+                Proto::Http(h) => h.wants_read() && h.output().len() <= output_cap,
+                Proto::Ws(w) => {
+                    w.buffered_input() < WS_READ_PAUSE
+                        && !w.is_closed()
+                        && w.output().len() <= output_cap
+                }
                 Proto::Done => false,
             }
         };
@@ -191,11 +203,16 @@ impl<R: Runtime> Driver<R> {
     fn process_events(&mut self, cx: &mut TaskCx<'_>) -> bool {
         let mut progress = false;
         let inbound_limit = self.conn.config.max_inbound_queue;
+        let output_cap = self.output_cap();
         loop {
             let mut guard = self.conn.lock();
             let st = &mut *guard;
             match &mut st.proto {
                 Proto::Http(h) => {
+                    if h.output().len() > output_cap {
+                        // Pipelined requests wait while responses are not being read.
+                        return progress;
+                    }
                     // The next pipelined request waits until the previous handler has
                     // returned, even if it already sent its response.
                     let answered = st.request.as_ref().is_none_or(|s| s.finished);
@@ -238,7 +255,9 @@ impl<R: Runtime> Driver<R> {
                     }
                 }
                 Proto::Ws(w) => {
-                    if st.ws.inbound_bytes >= inbound_limit {
+                    // Stop parsing while the handler has enough queued, or while a peer that
+                    // does not read makes our replies (pongs, close) pile up.
+                    if st.ws.inbound_bytes >= inbound_limit || w.output().len() > output_cap {
                         return progress;
                     }
                     let Some(ev) = w.poll_event() else {
