@@ -1,0 +1,607 @@
+//! WebSocket cases.
+
+use super::echo;
+use crate::client::{self, op, ws_connect, ws_expect_close, ws_expect_end, ws_recv, ws_send, Conn};
+use crate::util::{eventually, sleep, Gate};
+use crate::{Harness, TestServer};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode as TCloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::Message as TMessage;
+use wirelane_core::app::{Context, Hub, Runtime, SlowClientPolicy};
+use wirelane_core::proto::ws::{CloseCode, Message};
+
+fn echo_server<H: Harness>() -> TestServer {
+    TestServer::start::<H, _, _>(|s| async move {
+        s.route("/ws", echo).await;
+    })
+}
+
+/// Text messages (empty, ASCII, multi-byte UTF-8, 100 KB) come back as the same text.
+pub async fn ws_echo_text<H: Harness>() {
+    let server = echo_server::<H>();
+    let mut ws = ws_connect(&server.ws_url("/ws")).await;
+    let big: String = "wirelane ✓ ".repeat(10_000);
+    for text in ["hello", "", "héllo wörld ✓ 🚀", big.as_str()] {
+        ws_send(&mut ws, TMessage::Text(text.to_string())).await;
+        assert_eq!(ws_recv(&mut ws).await, TMessage::Text(text.to_string()));
+    }
+    ws_send(&mut ws, TMessage::Close(None)).await;
+}
+
+/// Binary messages come back as binary, even when their bytes happen to be UTF-8.
+pub async fn ws_echo_binary<H: Harness>() {
+    let server = echo_server::<H>();
+    let mut ws = ws_connect(&server.ws_url("/ws")).await;
+    let all: Vec<u8> = (0..=255u8).collect();
+    let big: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    for bytes in [all, b"utf-8 but binary".to_vec(), Vec::new(), big] {
+        ws_send(&mut ws, TMessage::Binary(bytes.clone())).await;
+        assert_eq!(ws_recv(&mut ws).await, TMessage::Binary(bytes));
+    }
+}
+
+/// Fragmented messages (raw frames, with a ping between fragments and a UTF-8 sequence
+/// split across fragments) are reassembled; the ping is answered before the message
+/// completes.
+pub async fn ws_echo_fragmented<H: Harness>() {
+    let server = echo_server::<H>();
+    let mut c = Conn::ws_open(server.addr(), "/ws").await;
+    c.send_frame(false, op::TEXT, b"Hel").await;
+    c.send_frame(false, op::CONT, b"lo, ").await;
+    c.send_frame(true, op::PING, b"in-between").await;
+    let pong = c.read_frame().await;
+    assert_eq!(
+        (pong.opcode, pong.payload.as_slice()),
+        (op::PONG, &b"in-between"[..])
+    );
+    // "wörld": ö is C3 B6, split between two fragments.
+    c.send_frame(false, op::CONT, b"w\xC3").await;
+    c.send_frame(true, op::CONT, b"\xB6rld").await;
+    let f = c.read_frame().await;
+    assert!(f.fin);
+    assert_eq!(f.opcode, op::TEXT);
+    assert_eq!(String::from_utf8(f.payload).unwrap(), "Hello, wörld");
+
+    c.send_frame(false, op::BINARY, &[1, 2]).await;
+    c.send_frame(false, op::CONT, &[3]).await;
+    c.send_frame(false, op::CONT, &[]).await;
+    c.send_frame(true, op::CONT, &[4, 5]).await;
+    let f = c.read_frame().await;
+    assert_eq!((f.fin, f.opcode), (true, op::BINARY));
+    assert_eq!(f.payload, vec![1, 2, 3, 4, 5]);
+
+    // Many small fragments.
+    let mut expected = Vec::new();
+    for i in 0..200u32 {
+        let piece = format!("{i},");
+        expected.extend_from_slice(piece.as_bytes());
+        let opcode = if i == 0 { op::TEXT } else { op::CONT };
+        c.send_frame(i == 199, opcode, piece.as_bytes()).await;
+    }
+    let f = c.read_frame().await;
+    assert_eq!((f.fin, f.opcode), (true, op::TEXT));
+    assert_eq!(f.payload, expected);
+
+    c.send_frame(true, op::CLOSE, &client::close_payload(1000, ""))
+        .await;
+    let close = c.read_frame().await;
+    assert_eq!(close.close_code(), Some(1000));
+    assert!(matches!(
+        c.read_to_end(crate::STEP_TIMEOUT).await,
+        client::End::Eof(b) | client::End::Reset(b) if b.is_empty()
+    ));
+}
+
+/// A 16 MiB message (the default frame limit) is echoed intact.
+pub async fn ws_echo_16_mib<H: Harness>() {
+    let server = echo_server::<H>();
+    let mut ws = ws_connect(&server.ws_url("/ws")).await;
+    let payload: Vec<u8> = (0..16u32 << 20)
+        .map(|i| (i ^ (i >> 8) ^ (i >> 16)) as u8)
+        .collect();
+    ws_send(&mut ws, TMessage::Binary(payload.clone())).await;
+    match client::ws_recv_within(&mut ws, Duration::from_secs(20)).await {
+        TMessage::Binary(b) => {
+            assert_eq!(b.len(), payload.len());
+            assert!(b == payload, "16 MiB echo differs");
+        }
+        m => panic!("expected binary, got {m:?}"),
+    }
+}
+
+/// A ping is answered with a pong carrying the same payload (tungstenite and raw, up to
+/// the 125-byte control frame maximum).
+pub async fn ws_ping_pong<H: Harness>() {
+    let server = echo_server::<H>();
+    let mut ws = ws_connect(&server.ws_url("/ws")).await;
+    ws_send(&mut ws, TMessage::Ping(b"payload-123".to_vec())).await;
+    assert_eq!(
+        ws_recv(&mut ws).await,
+        TMessage::Pong(b"payload-123".to_vec())
+    );
+
+    let mut c = Conn::ws_open(server.addr(), "/ws").await;
+    let p: Vec<u8> = (0..125u8).collect();
+    c.send_frame(true, op::PING, &p).await;
+    let f = c.read_frame().await;
+    assert_eq!((f.fin, f.opcode), (true, op::PONG));
+    assert_eq!(f.payload, p);
+    c.send_frame(true, op::PING, b"").await;
+    let f = c.read_frame().await;
+    assert_eq!((f.opcode, f.payload.len()), (op::PONG, 0));
+}
+
+/// Pings are answered by the connection driver even while the handler never receives.
+pub async fn ws_ping_answered_while_handler_busy<H: Harness>() {
+    let server = TestServer::start::<H, _, _>(|s| async move {
+        s.route("/busy", |_ctx: Context| async move {
+            sleep(Duration::from_secs(3)).await;
+        })
+        .await;
+    });
+    let mut c = Conn::ws_open(server.addr(), "/busy").await;
+    c.send_frame(true, op::TEXT, b"nobody reads this").await;
+    let t0 = Instant::now();
+    c.send_frame(true, op::PING, b"still there?").await;
+    let f = c.read_frame().await;
+    assert_eq!(
+        (f.opcode, f.payload.as_slice()),
+        (op::PONG, &b"still there?"[..])
+    );
+    assert!(
+        t0.elapsed() < Duration::from_secs(1),
+        "pong took {:?}",
+        t0.elapsed()
+    );
+}
+
+/// The client closes with 4000: the server echoes 4000, closes TCP, and the handler sees
+/// the end of the stream.
+pub async fn ws_close_from_client_is_echoed<H: Harness>() {
+    let ended = Gate::new();
+    let e = ended.clone();
+    let server = TestServer::start::<H, _, _>(|s| async move {
+        s.route("/ws", move |ctx: Context| {
+            let e = e.clone();
+            async move {
+                echo(ctx).await;
+                e.open();
+            }
+        })
+        .await;
+    });
+    let mut ws = ws_connect(&server.ws_url("/ws")).await;
+    ws_send(&mut ws, TMessage::Text("before close".into())).await;
+    assert_eq!(
+        ws_recv(&mut ws).await,
+        TMessage::Text("before close".into())
+    );
+    ws.close(Some(CloseFrame {
+        code: TCloseCode::from(4000),
+        reason: "client bye".into(),
+    }))
+    .await
+    .expect("send close");
+    let (code, before) = ws_expect_close(&mut ws).await;
+    assert!(before.is_empty(), "{before:?}");
+    assert_eq!(code.map(|c| c.0), Some(4000));
+    ws_expect_end(&mut ws).await;
+    assert!(
+        ended.wait_for(crate::STEP_TIMEOUT).await,
+        "handler did not end"
+    );
+}
+
+/// When the handler returns, the framework closes with 1000 (after what it sent).
+pub async fn ws_close_when_handler_returns<H: Harness>() {
+    let server = TestServer::start::<H, _, _>(|s| async move {
+        s.route("/once", |ctx: Context| async move {
+            let _ = ctx.send_message(Message::Text("only one".into())).await;
+        })
+        .await;
+    });
+    let mut ws = ws_connect(&server.ws_url("/once")).await;
+    let (code, before) = ws_expect_close(&mut ws).await;
+    assert_eq!(before, vec![TMessage::Text("only one".into())]);
+    assert_eq!(code.map(|c| c.0), Some(1000));
+    ws_expect_end(&mut ws).await;
+}
+
+/// `ctx.close(CloseCode(4001), "bye")`: the client gets 4001 "bye"; once it answers, the
+/// handler's receive ends and the server closes TCP; sending after close fails.
+pub async fn ws_close_from_server<H: Harness>() {
+    let ended = Gate::new();
+    let send_failed = Arc::new(AtomicBool::new(false));
+    let (e, sf) = (ended.clone(), send_failed.clone());
+    let server = TestServer::start::<H, _, _>(|s| async move {
+        s.route("/kick", move |ctx: Context| {
+            let (e, sf) = (e.clone(), sf.clone());
+            async move {
+                ctx.close(CloseCode(4001), "bye").await.expect("close");
+                sf.store(
+                    ctx.send_message(Message::Text("too late".into()))
+                        .await
+                        .is_err(),
+                    Ordering::SeqCst,
+                );
+                while ctx.recv_message().await.is_some() {}
+                e.open();
+            }
+        })
+        .await;
+    });
+    let mut ws = ws_connect(&server.ws_url("/kick")).await;
+    let (code, before) = ws_expect_close(&mut ws).await;
+    assert!(before.is_empty(), "nothing may follow a close: {before:?}");
+    assert_eq!(code, Some((4001, "bye".to_string())));
+    ws_expect_end(&mut ws).await;
+    assert!(
+        ended.wait_for(crate::STEP_TIMEOUT).await,
+        "handler did not end"
+    );
+    assert!(
+        send_failed.load(Ordering::SeqCst),
+        "send after close succeeded"
+    );
+}
+
+/// An upgrade without `Sec-WebSocket-Key` gets 400; the handler is not called.
+pub async fn ws_handshake_missing_key_400<H: Harness>() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c2 = calls.clone();
+    let server = TestServer::start::<H, _, _>(|s| async move {
+        s.route("/ws", move |ctx: Context| {
+            c2.fetch_add(1, Ordering::SeqCst);
+            echo(ctx)
+        })
+        .await;
+    });
+    let r = client::request(
+        server.addr(),
+        "GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Version: 13\r\n\r\n",
+    )
+    .await;
+    assert_eq!(r.status, 400, "{r:?}");
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+    // A proper handshake on the same route still works.
+    let _ok = Conn::ws_open(server.addr(), "/ws").await;
+}
+
+/// An upgrade with version 8 gets 426 with `Sec-WebSocket-Version: 13`.
+pub async fn ws_handshake_version_8_426<H: Harness>() {
+    let server = echo_server::<H>();
+    let r = client::request(
+        server.addr(),
+        format!(
+            "GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: {}\r\nSec-WebSocket-Version: 8\r\n\r\n",
+            client::RAW_KEY
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 426, "{r:?}");
+    assert_eq!(r.header("sec-websocket-version"), Some("13"));
+}
+
+fn limited_echo_server<H: Harness>(max_message: u64) -> TestServer {
+    TestServer::start::<H, _, _>(move |s| async move {
+        s.max_message_size(max_message).await;
+        s.route("/ws", echo).await;
+    })
+}
+
+/// With `max_message_size(1024)`: a 1024-byte message is echoed, a 1025-byte one closes
+/// the connection with 1009.
+pub async fn ws_message_over_limit_1009<H: Harness>() {
+    let server = limited_echo_server::<H>(1024);
+    let mut ws = ws_connect(&server.ws_url("/ws")).await;
+    let fits = "a".repeat(1024);
+    ws_send(&mut ws, TMessage::Text(fits.clone())).await;
+    assert_eq!(ws_recv(&mut ws).await, TMessage::Text(fits));
+    ws_send(&mut ws, TMessage::Binary(vec![7; 1025])).await;
+    let (code, before) = ws_expect_close(&mut ws).await;
+    assert!(before.is_empty(), "{before:?}");
+    assert_eq!(code.map(|c| c.0), Some(1009));
+    ws_expect_end(&mut ws).await;
+}
+
+/// The message limit counts all fragments together: two 600-byte fragments exceed 1024.
+pub async fn ws_fragments_over_limit_1009<H: Harness>() {
+    let server = limited_echo_server::<H>(1024);
+    let mut c = Conn::ws_open(server.addr(), "/ws").await;
+    c.send_frame(false, op::BINARY, &[1; 600]).await;
+    c.send_frame(false, op::CONT, &[2; 600]).await;
+    let f = c.read_frame().await;
+    assert_eq!(f.close_code(), Some(1009), "{f:?}");
+}
+
+/// A WebSocket handler that panics: the client gets 1011, and the server keeps serving.
+pub async fn ws_handler_panic_1011<H: Harness>() {
+    let server = TestServer::start::<H, _, _>(|s| async move {
+        s.route("/panic", |ctx: Context| async move {
+            let _ = ctx.recv_message().await;
+            panic!("handler panics on purpose (test)");
+        })
+        .await;
+        s.route("/ws", echo).await;
+    });
+    let mut ws = ws_connect(&server.ws_url("/panic")).await;
+    ws_send(&mut ws, TMessage::Text("boom".into())).await;
+    let (code, _) = ws_expect_close(&mut ws).await;
+    assert_eq!(code.map(|c| c.0), Some(1011));
+    ws_expect_end(&mut ws).await;
+    let mut ws = ws_connect(&server.ws_url("/ws")).await;
+    ws_send(&mut ws, TMessage::Text("still serving".into())).await;
+    assert_eq!(
+        ws_recv(&mut ws).await,
+        TMessage::Text("still serving".into())
+    );
+}
+
+/// A `Sender` moved into a task spawned on the runtime, then into a plain thread, pushes
+/// messages to the connection while the handler only receives.
+pub async fn ws_sender_from_spawned_task<H: Harness>() {
+    let rt = H::runtime();
+    let server = TestServer::start::<H, _, _>(move |s| async move {
+        s.route("/push", move |ctx: Context| {
+            let rt = rt.clone();
+            async move {
+                let sender = ctx.sender();
+                let from_thread = ctx.sender();
+                let task_done = Gate::new();
+                let td = task_done.clone();
+                rt.spawn(async move {
+                    for i in 0..3 {
+                        sender
+                            .send(Message::Text(format!("from task {i}")))
+                            .await
+                            .expect("send from task");
+                    }
+                    td.open();
+                });
+                let gate = task_done.clone();
+                std::thread::spawn(move || {
+                    while !gate.is_open() {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    from_thread
+                        .try_send(Message::Binary(b"from thread".to_vec()))
+                        .expect("try_send from thread");
+                });
+                while ctx.recv_message().await.is_some() {}
+            }
+        })
+        .await;
+    });
+    let mut ws = ws_connect(&server.ws_url("/push")).await;
+    for i in 0..3 {
+        assert_eq!(
+            ws_recv(&mut ws).await,
+            TMessage::Text(format!("from task {i}"))
+        );
+    }
+    assert_eq!(
+        ws_recv(&mut ws).await,
+        TMessage::Binary(b"from thread".to_vec())
+    );
+    ws.close(None).await.expect("close");
+}
+
+/// Two clients in one `Hub` topic: what one sends, the other receives (and the sender
+/// does not get its own message back).
+pub async fn ws_hub_broadcast<H: Harness>() {
+    let hub = Hub::new(SlowClientPolicy::DropMessage);
+    let h2 = hub.clone();
+    let server = TestServer::start::<H, _, _>(|s| async move {
+        s.route("/room", move |ctx: Context| {
+            let hub = h2.clone();
+            async move {
+                let me = hub.join("room", ctx.sender());
+                while let Some(msg) = ctx.recv_message().await {
+                    hub.publish_except("room", me.id(), msg);
+                }
+            }
+        })
+        .await;
+    });
+    let mut a = ws_connect(&server.ws_url("/room")).await;
+    let mut b = ws_connect(&server.ws_url("/room")).await;
+    assert!(
+        eventually(crate::STEP_TIMEOUT, || hub.members("room") == 2).await,
+        "both clients should have joined"
+    );
+    ws_send(&mut a, TMessage::Text("hello from a".into())).await;
+    assert_eq!(ws_recv(&mut b).await, TMessage::Text("hello from a".into()));
+    ws_send(&mut b, TMessage::Binary(vec![0xb0, 0x0b])).await;
+    assert_eq!(ws_recv(&mut a).await, TMessage::Binary(vec![0xb0, 0x0b]));
+    // `a` got only b's message, not its own: the next thing `a` sees is the close.
+    a.close(None).await.expect("close a");
+    let (_, before) = ws_expect_close(&mut a).await;
+    assert!(before.is_empty(), "a received {before:?}");
+    assert!(
+        eventually(crate::STEP_TIMEOUT, || hub.members("room") == 1).await,
+        "a should have left the room"
+    );
+}
+
+/// The article's API: `get_request_header(SEC_WEBSOCKET_KEY)`,
+/// `get_socket_addr_or_default_string`, `get_request_body` (empty at the end) and
+/// `set_response_body(..).await.send_body().await` (bytes keep the kind received).
+pub async fn ws_article_api<H: Harness>() {
+    let server = TestServer::start::<H, _, _>(|s| async move {
+        s.route("/article", |ctx: Context| async move {
+            use wirelane_core::app::headers::SEC_WEBSOCKET_KEY;
+            let key = ctx.get_request_header(SEC_WEBSOCKET_KEY).await;
+            let addr = ctx.get_socket_addr_or_default_string().await;
+            let hello = format!("{} {addr}", key.unwrap_or_default());
+            if ctx
+                .set_response_body(hello)
+                .await
+                .send_body()
+                .await
+                .is_err()
+            {
+                return;
+            }
+            loop {
+                let body = ctx.get_request_body().await;
+                if body.is_empty() {
+                    break;
+                }
+                if ctx.set_response_body(body).await.send_body().await.is_err() {
+                    break;
+                }
+            }
+        })
+        .await;
+    });
+    let mut c = Conn::ws_open(server.addr(), "/article").await;
+    let local = c.stream.local_addr().expect("local addr");
+    let f = c.read_frame().await;
+    assert_eq!(f.opcode, op::TEXT);
+    assert_eq!(
+        String::from_utf8(f.payload).unwrap(),
+        format!("{} {local}", client::RAW_KEY)
+    );
+    c.send_frame(true, op::TEXT, b"text stays text").await;
+    let f = c.read_frame().await;
+    assert_eq!(
+        (f.opcode, f.payload.as_slice()),
+        (op::TEXT, &b"text stays text"[..])
+    );
+    c.send_frame(true, op::BINARY, b"binary stays binary").await;
+    let f = c.read_frame().await;
+    assert_eq!(
+        (f.opcode, f.payload.as_slice()),
+        (op::BINARY, &b"binary stays binary"[..])
+    );
+    c.send_frame(true, op::CLOSE, &client::close_payload(1000, ""))
+        .await;
+    assert_eq!(c.read_frame().await.close_code(), Some(1000));
+}
+
+/// Handy for the slow-reader case: a shared count of messages sent and the handler's end.
+#[derive(Default)]
+struct Flood {
+    sent: AtomicUsize,
+    ended: Gate,
+    error: Mutex<Option<String>>,
+}
+
+/// A client that never reads: the handler's `send_body().await` stops returning once the
+/// outgoing queue and the kernel buffers are full, so the number of messages sent stops
+/// growing and stays under the bound below. When the client goes away, the handler's
+/// send fails and it ends.
+pub async fn ws_slow_reader_is_bounded<H: Harness>() {
+    const QUEUE: usize = 64 * 1024;
+    const MSG: usize = 1024;
+    const RCVBUF: u32 = 16 * 1024;
+    let flood = Arc::new(Flood::default());
+    let f2 = flood.clone();
+    let server = TestServer::start::<H, _, _>(|s| async move {
+        s.max_outgoing_queue(QUEUE).await;
+        s.route("/flood", move |ctx: Context| {
+            let flood = f2.clone();
+            async move {
+                let payload = vec![b'x'; MSG];
+                loop {
+                    match ctx.set_response_body(&payload).await.send_body().await {
+                        Ok(()) => {
+                            flood.sent.fetch_add(1, Ordering::SeqCst);
+                        }
+                        Err(e) => {
+                            *flood.error.lock().unwrap() = Some(e.to_string());
+                            break;
+                        }
+                    }
+                }
+                flood.ended.open();
+            }
+        })
+        .await;
+    });
+
+    // A small, fixed receive buffer (this also turns receive autotuning off).
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(RCVBUF).expect("SO_RCVBUF");
+    let stream = socket.connect(server.addr()).await.expect("connect");
+    let mut c = Conn::from_stream(stream);
+    c.send(format!(
+        "GET /flood HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: {}\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        client::RAW_KEY
+    ))
+    .await;
+    // Not even the 101 is read: the client reads nothing at all.
+
+    // Wait until the count stops moving: unchanged for 500 ms, at most 15 s.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut last = usize::MAX;
+    let mut stable_since = Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let now = flood.sent.load(Ordering::SeqCst);
+        if now != last {
+            last = now;
+            stable_since = Instant::now();
+        } else if stable_since.elapsed() >= Duration::from_millis(500) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the handler kept sending to a client that never reads: {now} messages of {MSG} B"
+        );
+    }
+    let sent = flood.sent.load(Ordering::SeqCst);
+    assert!(sent > 0, "the handler sent nothing");
+
+    // The bound. A message is queued only while the connection's outgoing queue holds at
+    // most `max_outgoing_queue` bytes, so the queue holds at most QUEUE + one frame.
+    // Everything else has been written to the socket and sits in kernel buffers: the
+    // server's send buffer (autotuned up to tcp_wmem's maximum) and the client's receive
+    // buffer (fixed above; Linux doubles the value asked for, for its bookkeeping). Kernel
+    // buffers count overhead too, so payload bytes in them are fewer than these sizes.
+    // Each message costs MSG + 4 bytes (frame header) on the wire. The whole 101 response
+    // is also in there; it is small and ignored here since it is covered by the slack.
+    let wmem_max = read_sysctl_max("/proc/sys/net/ipv4/tcp_wmem").unwrap_or(4 << 20);
+    let frame = MSG + 4;
+    let bound_bytes = QUEUE + frame + wmem_max + 2 * RCVBUF as usize + 64 * 1024;
+    let bound = bound_bytes / frame + 1;
+    assert!(
+        sent <= bound,
+        "{sent} messages sent to a client that never reads (bound {bound}: queue {QUEUE} B + \
+         send buffer {wmem_max} B + receive buffer {} B)",
+        2 * RCVBUF
+    );
+    // The handler is blocked in send_body, not finished.
+    assert!(
+        !flood.ended.is_open(),
+        "handler ended: {:?}",
+        flood.error.lock().unwrap()
+    );
+
+    // The client goes away: the blocked send fails and the handler ends.
+    drop(c);
+    assert!(
+        flood.ended.wait_for(crate::STEP_TIMEOUT).await,
+        "handler still blocked after the client left"
+    );
+    assert!(
+        eventually(crate::STEP_TIMEOUT, || server.handle().connections() == 0).await,
+        "connection not released"
+    );
+}
+
+/// The largest value of a `min default max` sysctl line.
+fn read_sysctl_max(path: &str) -> Option<usize> {
+    std::fs::read_to_string(path)
+        .ok()?
+        .split_whitespace()
+        .last()?
+        .parse()
+        .ok()
+}
