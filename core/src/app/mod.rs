@@ -13,6 +13,8 @@ mod context;
 mod date;
 mod driver;
 mod error;
+#[cfg(feature = "futures-io")]
+pub mod futures_io;
 mod handler;
 pub mod headers;
 mod router;
