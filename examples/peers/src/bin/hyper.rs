@@ -1,0 +1,44 @@
+//! Peer: hyper 1 HTTP/1.1 hello server on one current-thread runtime (no WebSocket).
+
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use std::convert::Infallible;
+use tokio::net::TcpListener;
+use wirelane_peers::{addr_arg, runtime, HELLO};
+
+fn main() {
+    let addr = addr_arg("hyper");
+    runtime().block_on(async move {
+        let listener = TcpListener::bind(addr).await.expect("bind");
+        println!(
+            "listening on {}",
+            listener.local_addr().expect("local addr")
+        );
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            tokio::spawn(async move {
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service_fn(hello))
+                    .await;
+            });
+        }
+    });
+}
+
+async fn hello(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let mut resp = Response::builder().header("content-type", "text/plain");
+    let body = if req.uri().path() == "/" {
+        Bytes::from_static(HELLO.as_bytes())
+    } else {
+        resp = resp.status(StatusCode::NOT_FOUND);
+        Bytes::new()
+    };
+    Ok(resp.body(Full::new(body)).expect("valid response"))
+}
