@@ -1,1 +1,189 @@
-//! wirelane on smol (in progress).
+//! wirelane on smol: `use wirelane_smol::*;` gives [`Server`], [`Context`], the message
+//! types and the header constants — the same API as `wirelane-tokio`.
+//!
+//! ```no_run
+//! use wirelane_smol::*;
+//!
+//! async fn echo(ctx: Context) {
+//!     while let Some(msg) = ctx.recv_message().await {
+//!         if ctx.send_message(msg).await.is_err() {
+//!             break;
+//!         }
+//!     }
+//! }
+//!
+//! fn main() {
+//!     smol::block_on(async {
+//!         let server: Server = Server::new();
+//!         server.port(8080).await;
+//!         server.route("/ws", echo).await;
+//!         server.run().await.unwrap();
+//!     })
+//! }
+//! ```
+//!
+//! # Executors
+//!
+//! [`Server::new`] spawns the server's tasks with `smol::spawn`, i.e. on smol's global
+//! executor, which runs on its own background threads (one unless the `SMOL_THREADS`
+//! environment variable says otherwise); any `smol::block_on` in `main` is enough.
+//!
+//! To choose the threads yourself, give the server your own executor and run it:
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use wirelane_smol::*;
+//!
+//! let ex = Arc::new(smol::Executor::new());
+//! let server: Server = Server::with_runtime(SmolRuntime::new(ex.clone()));
+//! // ... configure and add routes ...
+//! smol::block_on(ex.run(async { server.run().await.unwrap() }));
+//! ```
+//!
+//! Sockets are `smol::Async<std::net::TcpStream>`, driven by smol's reactor (async-io);
+//! timers are `smol::Timer`s, moved with `Timer::set_at`.
+
+#![warn(missing_docs)]
+
+use smol::{Async, Executor};
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as TaskCx, Poll};
+use std::time::Instant;
+use wirelane_core::app;
+use wirelane_core::app::futures_io::FuturesIoStream;
+
+pub use wirelane_core;
+pub use wirelane_core::app::headers::*;
+pub use wirelane_core::app::*;
+pub use wirelane_core::proto::http::Method;
+pub use wirelane_core::proto::ws::{CloseCode, DataKind, Message};
+pub use wirelane_core::proto::{HttpLimits, WsLimits};
+
+/// The server, on smol.
+pub type Server = app::Server<SmolRuntime>;
+
+/// smol, as the framework sees it: tasks go to a given [`Executor`], or by default
+/// (`SmolRuntime::default()`, what [`Server::new`] uses) to `smol::spawn`'s global
+/// executor.
+#[derive(Clone, Default)]
+pub struct SmolRuntime {
+    executor: Option<Arc<Executor<'static>>>,
+}
+
+impl SmolRuntime {
+    /// Spawns the server's tasks on `executor`. Someone must run it (`executor.run(..)`),
+    /// on as many threads as the server should use.
+    pub fn new(executor: Arc<Executor<'static>>) -> Self {
+        SmolRuntime {
+            executor: Some(executor),
+        }
+    }
+
+    /// The executor tasks are spawned on (`None`: smol's global executor).
+    pub fn executor(&self) -> Option<&Arc<Executor<'static>>> {
+        self.executor.as_ref()
+    }
+}
+
+impl fmt::Debug for SmolRuntime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let which = if self.executor.is_some() {
+            "given"
+        } else {
+            "global"
+        };
+        f.debug_struct("SmolRuntime")
+            .field("executor", &which)
+            .finish()
+    }
+}
+
+/// A smol TCP stream.
+pub type SmolStream = FuturesIoStream<Async<std::net::TcpStream>>;
+
+/// A smol TCP listener.
+#[derive(Debug)]
+pub struct SmolListener(Async<std::net::TcpListener>);
+
+/// A smol timer that can be moved to a new deadline.
+#[derive(Debug)]
+pub struct SmolTimer {
+    timer: smol::Timer,
+    fired: bool,
+}
+
+impl app::Runtime for SmolRuntime {
+    type Stream = SmolStream;
+    type Listener = SmolListener;
+    type Timer = SmolTimer;
+
+    fn spawn<F>(&self, fut: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        match &self.executor {
+            Some(ex) => ex.spawn(fut).detach(),
+            None => smol::spawn(fut).detach(),
+        }
+    }
+
+    fn listener_from_std(&self, listener: std::net::TcpListener) -> io::Result<SmolListener> {
+        Async::new(listener).map(SmolListener)
+    }
+
+    fn timer(&self, deadline: Instant) -> SmolTimer {
+        SmolTimer {
+            timer: smol::Timer::at(deadline),
+            fired: false,
+        }
+    }
+}
+
+impl app::Listener for SmolListener {
+    type Stream = SmolStream;
+
+    fn poll_accept(&mut self, cx: &mut TaskCx<'_>) -> Poll<io::Result<(SmolStream, SocketAddr)>> {
+        loop {
+            match self.0.get_ref().accept() {
+                Ok((stream, peer)) => {
+                    return Poll::Ready(Async::new(stream).map(|s| (FuturesIoStream(s), peer)))
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if let Err(e) = std::task::ready!(self.0.poll_readable(cx)) {
+                        return Poll::Ready(Err(e));
+                    }
+                }
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.0.get_ref().local_addr()
+    }
+}
+
+impl app::Timer for SmolTimer {
+    fn reset(&mut self, deadline: Instant) {
+        self.timer.set_at(deadline);
+        self.fired = false;
+    }
+
+    fn poll_elapsed(&mut self, cx: &mut TaskCx<'_>) -> Poll<()> {
+        // An async-io timer that has fired stays pending forever; the framework expects
+        // it to stay elapsed until it is reset.
+        if !self.fired && Pin::new(&mut self.timer).poll(cx).is_ready() {
+            self.fired = true;
+        }
+        if self.fired {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+}
