@@ -2,14 +2,20 @@
 //!
 //! `GET /` answers `Hello, World!`; a WebSocket on `/` or `/ws` echoes every message
 //! (text as text, binary as binary). Prints `listening on ADDR` once bound, and shuts
-//! down gracefully on SIGINT/SIGTERM.
+//! down gracefully on SIGINT/SIGTERM (a second signal exits at once).
+//!
+//! The handlers and the configuration are written once, generic over the runtime; only
+//! `main` differs per runtime (how the executor is built and blocked on).
 //!
 //! ```text
-//! echo [--addr 127.0.0.1:9001] [--runtime tokio] [--threads 1]
+//! echo [--addr 127.0.0.1:9001] [--runtime tokio|async-std|smol] [--threads 1]
 //! ```
 
 use std::net::SocketAddr;
-use wirelane_tokio::*;
+use std::sync::Arc;
+use wirelane_core::app::headers::CONTENT_TYPE;
+use wirelane_core::app::{Context, Runtime, Server, ServerHandle};
+use wirelane_core::proto::WsLimits;
 
 async fn root(ctx: Context) {
     if ctx.is_websocket() {
@@ -36,7 +42,7 @@ struct Args {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: echo [--addr HOST:PORT] [--runtime tokio] [--threads N]");
+    eprintln!("usage: echo [--addr HOST:PORT] [--runtime tokio|async-std|smol] [--threads N]");
     std::process::exit(2)
 }
 
@@ -57,11 +63,13 @@ fn parse_args() -> Args {
             _ => usage(),
         }
     }
+    args.threads = args.threads.max(1);
     args
 }
 
-async fn serve(addr: SocketAddr) {
-    let server: Server = Server::new();
+/// Configures and starts the server on any runtime, then serves until SIGINT/SIGTERM
+/// and drains.
+async fn serve<R: Runtime>(server: Server<R>, addr: SocketAddr) {
     server.host(addr.ip().to_string()).await;
     server.port(addr.port()).await;
     server.enable_nodelay().await;
@@ -74,36 +82,73 @@ async fn serve(addr: SocketAddr) {
         .await;
     server.route("/", root).await;
     server.route("/ws", echo).await;
+    // Signals are taken over before the server starts, so one sent right after the
+    // `listening on` line still shuts down gracefully.
+    let signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+    ])
+    .expect("signal handlers");
     let handle = server.start().await.unwrap_or_else(|e| {
         eprintln!("echo: {e}");
         std::process::exit(1)
     });
     println!("listening on {}", handle.local_addr());
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-    handle.shutdown_and_wait().await;
+    shutdown_on_signal(signals, handle.clone());
+    handle.wait().await;
+}
+
+/// A plain thread waits for the signals (the same on every runtime): the first starts a
+/// graceful shutdown, the second exits at once.
+fn shutdown_on_signal(mut signals: signal_hook::iterator::Signals, handle: ServerHandle) {
+    std::thread::spawn(move || {
+        let mut forever = signals.forever();
+        if forever.next().is_some() {
+            handle.shutdown();
+        }
+        if forever.next().is_some() {
+            std::process::exit(130);
+        }
+    });
 }
 
 fn main() {
     let args = parse_args();
-    if args.runtime != "tokio" {
-        eprintln!("echo: unknown runtime {:?}", args.runtime);
-        std::process::exit(2);
+    match args.runtime.as_str() {
+        "tokio" => {
+            let rt = if args.threads == 1 {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+            } else {
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(args.threads)
+                    .enable_all()
+                    .build()
+            }
+            .expect("tokio runtime");
+            rt.block_on(serve(wirelane_tokio::Server::new(), args.addr));
+        }
+        "async-std" => {
+            // async-std's global executor reads its size once, on first use.
+            if std::env::var_os("ASYNC_STD_THREAD_COUNT").is_none() {
+                std::env::set_var("ASYNC_STD_THREAD_COUNT", args.threads.to_string());
+            }
+            async_std::task::block_on(serve(wirelane_async_std::Server::new(), args.addr));
+        }
+        "smol" => {
+            // Our own executor: run by this thread, plus `threads - 1` helpers.
+            let ex = Arc::new(smol::Executor::new());
+            for _ in 1..args.threads {
+                let ex = ex.clone();
+                std::thread::spawn(move || smol::block_on(ex.run(smol::future::pending::<()>())));
+            }
+            let rt = wirelane_smol::SmolRuntime::new(ex.clone());
+            smol::block_on(ex.run(serve(wirelane_smol::Server::with_runtime(rt), args.addr)));
+        }
+        other => {
+            eprintln!("echo: unknown runtime {other:?} (tokio, async-std or smol)");
+            std::process::exit(2);
+        }
     }
-    let rt = if args.threads <= 1 {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(args.threads)
-            .enable_all()
-            .build()
-    }
-    .expect("tokio runtime");
-    rt.block_on(serve(args.addr));
 }
