@@ -24,6 +24,11 @@ pub struct HttpLimits {
     pub head_timeout: Duration,
     /// Time a kept-alive connection may sit idle between requests before it is closed.
     pub idle_timeout: Duration,
+    /// Longest the peer may stay silent (not a single byte) while a request body is being
+    /// received, or discarded after the response. Over it: 408 if the response head was not
+    /// sent yet, otherwise the connection is just closed. Time during which we do not read
+    /// (input buffer full) or the client waits for our `100 Continue` does not count.
+    pub body_timeout: Duration,
 }
 
 impl Default for HttpLimits {
@@ -36,6 +41,7 @@ impl Default for HttpLimits {
             max_chunk_line: 1024,
             head_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
+            body_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -74,6 +80,11 @@ impl HttpLimits {
     /// Sets [`HttpLimits::idle_timeout`].
     pub fn idle_timeout(mut self, v: Duration) -> Self {
         self.idle_timeout = v;
+        self
+    }
+    /// Sets [`HttpLimits::body_timeout`].
+    pub fn body_timeout(mut self, v: Duration) -> Self {
+        self.body_timeout = v;
         self
     }
 }

@@ -32,7 +32,7 @@
 //! being written, it writes nothing more (the response is cut short; the peer sees the close).
 //! Either way [`ServerConnection::should_close`] is then true. (An error found while
 //! discarding the unread body of an already answered request also gets its error response:
-//! the send side is idle again by then.)
+//! the send side is idle again by then; the body timeout is the exception, see below.)
 //!
 //! **Work happens in `poll_event`**: `handle_input` only buffers. Each `poll_event` call
 //! parses as far as needed for one event, so input is consumed only as fast as the
@@ -40,13 +40,25 @@
 //! `max(max_head_size, max_chunk_line)` bytes are buffered: buffered input stays below that
 //! plus the size of one `handle_input` call (if the driver honours `wants_read`).
 //!
-//! **Timers** (only while waiting for a request head, never while the app works on a
-//! response or while a body is read):
+//! **Timers** (driven only by the `now` arguments; none runs while the app works on a
+//! response and no input is needed):
 //! - on a new connection, the first head must be complete within `head_timeout` from the
 //!   connection's start; if nothing at all arrived, the connection is closed silently,
 //!   otherwise with a 408;
 //! - after a response, the connection may idle for `idle_timeout` (then it is closed silently);
-//!   once the first byte of the next head arrives it has `head_timeout` to complete (408).
+//!   once the first byte of the next head arrives it has `head_timeout` to complete (408);
+//! - while a request body is read (`Recv::Body`) or discarded (`Recv::Discard`) and
+//!   `poll_event` found that it needs more input than is buffered, the peer may stay silent
+//!   (no byte at all) for at most `body_timeout`, counted from its last byte or from when the
+//!   body started to be awaited (head parsed, `100 Continue` sent, or input buffer no longer
+//!   full), whichever is later. A body that keeps arriving, however slowly, never times out.
+//!   The timer does not run while the input buffer is full (we are not reading) nor while the
+//!   client waits for a `100 Continue` we have not sent. When it passes: `Error(BodyTimeout)`;
+//!   a 408 is queued if the response head was not sent yet; if a response is being written,
+//!   or the body is being discarded after the response, nothing is written: the connection
+//!   just closes. When the clock restarts at a moment the core cannot date (no `now` given
+//!   since), `poll_timeout` reports the last `now` (already passed) so that the driver calls
+//!   `handle_timeout` with a fresh time, which starts the clock and reports no timeout.
 //!
 //! **EOF**: between requests → `PeerClosed`; inside a head or body → `Error` (400) ; while the
 //! app works on a response → the response may still be finished (the peer may have only
@@ -86,8 +98,10 @@ pub enum HttpEvent {
     },
     /// Peer closed (EOF) between requests; nothing more will come.
     PeerClosed,
-    /// Bad input or limit exceeded: the core has already queued its error response (short
-    /// text/plain body, `connection: close`) and will close after it is written.
+    /// Bad input, limit or timeout exceeded: the core has already queued its error response
+    /// (short text/plain body, `connection: close`), unless a response was already being
+    /// written (or, for `BodyTimeout`, the request was already answered), and will close
+    /// after it is written.
     Error(HttpError),
 }
 
@@ -212,6 +226,13 @@ pub struct ServerConnection {
     first: bool,
     /// When the head being received started (its deadline is this + head_timeout).
     head_start: Option<Instant>,
+    /// Start of the peer's current silence for the body timer: the last input, or when we
+    /// (re)started waiting for the body. `None`: restart at the next `now` we are given (we
+    /// resumed waiting at an unknown time after `self.now`).
+    body_clock: Option<Instant>,
+    /// `poll_event` found that the request body (being read or discarded) needs more input
+    /// than is buffered. Cleared by new input.
+    body_starved: bool,
 }
 
 impl ServerConnection {
@@ -234,6 +255,8 @@ impl ServerConnection {
             wait_start: now,
             first: true,
             head_start: None,
+            body_clock: Some(now),
+            body_starved: false,
         }
     }
 
@@ -278,6 +301,8 @@ impl ServerConnection {
             self.head_start = Some(if self.first { self.wait_start } else { now });
         }
         self.buf.extend_from_slice(data);
+        self.body_clock = Some(now);
+        self.body_starved = false;
     }
 
     /// The peer closed its sending side.
@@ -291,6 +316,25 @@ impl ServerConnection {
     /// passes.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.now = now;
+        if self.body_timer_runs() {
+            let Some(start) = self.body_clock else {
+                // We resumed waiting some time before `now`: the silence starts now.
+                self.body_clock = Some(now);
+                return;
+            };
+            if now < start + self.limits.body_timeout {
+                return;
+            }
+            let ev = if matches!(self.recv, Recv::Discard(_)) {
+                // The request was answered already: no response to send, just close.
+                self.close_now();
+                HttpEvent::Error(HttpError::BodyTimeout)
+            } else {
+                self.fail(HttpError::BodyTimeout)
+            };
+            self.pending = Some(ev);
+            return;
+        }
         let Some(deadline) = self.poll_timeout() else {
             return;
         };
@@ -318,6 +362,18 @@ impl ServerConnection {
         if let Some(ev) = self.pending.take() {
             return Some(ev);
         }
+        let limit = self.read_buffer_limit();
+        let was_full = self.buf.len() >= limit;
+        let ev = self.step();
+        if was_full && self.buf.len() < limit {
+            // We stopped reading while the buffer was full, so the peer's silence did not
+            // count; we read again from some time after the last `now`.
+            self.body_clock = None;
+        }
+        ev
+    }
+
+    fn step(&mut self) -> Option<HttpEvent> {
         loop {
             match &mut self.recv {
                 Recv::Head => return self.step_head(),
@@ -329,7 +385,10 @@ impl ServerConnection {
                             Some(HttpEvent::BodyEnd { trailers })
                         }
                         Ok(None) if self.peer_eof => Some(self.fail(HttpError::IncompleteBody)),
-                        Ok(None) => None,
+                        Ok(None) => {
+                            self.body_starved = true;
+                            None
+                        }
                         Err(e) => Some(self.fail(e)),
                     };
                 }
@@ -339,6 +398,8 @@ impl ServerConnection {
                     Ok(None) => {
                         if self.peer_eof {
                             self.close_now();
+                        } else {
+                            self.body_starved = true;
                         }
                         return None;
                     }
@@ -386,12 +447,23 @@ impl ServerConnection {
             Some(HttpEvent::Upgrade(head))
         } else {
             self.recv = Recv::Body(BodyDecoder::new(head.body()));
+            // The body is awaited from now on (the head may have waited in the buffer).
+            self.body_clock = Some(self.now);
+            self.body_starved = false;
             Some(HttpEvent::Head(head))
         }
     }
 
     /// The earliest deadline, if a timer runs (see the module docs).
     pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.body_timer_runs() {
+            // `None`: a deadline already passed asks for a `handle_timeout` with a fresh `now`,
+            // which restarts the clock.
+            return Some(match self.body_clock {
+                Some(t) => t + self.limits.body_timeout,
+                None => self.now,
+            });
+        }
         if self.closed || !matches!(self.recv, Recv::Head) || self.send != Send::Idle {
             return None;
         }
@@ -458,6 +530,8 @@ impl ServerConnection {
             if ex.expects_continue && !ex.continue_sent && body_pending {
                 ex.continue_sent = true;
                 self.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+                // The client starts sending its body now, maybe long after the last `now`.
+                self.body_clock = None;
             }
         }
         Ok(())
@@ -654,8 +728,27 @@ impl ServerConnection {
 
     // ----- internals -----
 
+    /// Whether the body timer runs: a request body is being read or discarded, `poll_event`
+    /// found it needs more input, and we are reading (buffer not full, no EOF) and not holding
+    /// the body back ourselves (a client waiting for a `100 Continue` we have not sent).
+    fn body_timer_runs(&self) -> bool {
+        let awaiting_continue = self
+            .exchange
+            .is_some_and(|ex| ex.expects_continue && !ex.continue_sent);
+        !self.closed
+            && !self.peer_eof
+            && self.body_starved
+            && match self.recv {
+                Recv::Body(_) => !awaiting_continue,
+                Recv::Discard(_) => true,
+                _ => false,
+            }
+            && self.buf.len() < self.read_buffer_limit()
+    }
+
     fn enter_head(&mut self) {
         self.recv = Recv::Head;
+        self.body_starved = false;
         self.scanner = HeadScanner::default();
         self.wait_start = self.now;
         self.head_start = if self.buf.is_empty() {

@@ -46,6 +46,9 @@ pub enum HttpError {
     UnsupportedVersion,
     /// The request head did not arrive within `head_timeout` (408).
     HeadTimeout,
+    /// The peer sent nothing for `body_timeout` while a request body was being received or
+    /// discarded (408; no response is written if one was already started or finished).
+    BodyTimeout,
     /// The peer closed the connection in the middle of a request head (400).
     IncompleteHead,
     /// The peer closed the connection in the middle of a request body (400).
@@ -63,7 +66,7 @@ impl HttpError {
             HttpError::BodyTooLarge => 413,
             HttpError::UnsupportedTransferCoding => 501,
             HttpError::UnsupportedVersion => 505,
-            HttpError::HeadTimeout => 408,
+            HttpError::HeadTimeout | HttpError::BodyTimeout => 408,
             _ => 400,
         }
     }
@@ -89,6 +92,7 @@ impl fmt::Display for HttpError {
             HttpError::MissingHost => "missing or repeated host header",
             HttpError::UnsupportedVersion => "unsupported HTTP version",
             HttpError::HeadTimeout => "request head timeout",
+            HttpError::BodyTimeout => "request body timeout",
             HttpError::IncompleteHead => "connection closed inside the request head",
             HttpError::IncompleteBody => "connection closed inside the request body",
             HttpError::Malformed(what) => what,
