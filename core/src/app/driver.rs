@@ -117,7 +117,11 @@ impl<R: Runtime> Driver<R> {
     /// senders' high-water mark, so protocol replies (pongs, close echoes, pipelined
     /// responses) cannot grow the queue without bound when the peer does not read.
     fn output_cap(&self) -> usize {
-        self.conn.config.max_outgoing_queue.saturating_mul(2).max(64 * 1024)
+        self.conn
+            .config
+            .max_outgoing_queue
+            .saturating_mul(2)
+            .max(64 * 1024)
     }
 
     /// Reads once from the socket into the protocol, if it wants input.
