@@ -253,6 +253,8 @@ macro_rules! behaviour_suite {
             ws_hub_broadcast,
             ws_article_api,
             ws_slow_reader_is_bounded,
+            ws_heartbeat_and_idle_timeout,
+            ws_inbound_backpressure,
             http_body_over_limit_413,
             http_huge_header_431,
             http_long_uri_414,
@@ -269,6 +271,8 @@ macro_rules! behaviour_suite {
             http_head_has_no_body,
             http_expect_100_continue,
             http_request_body_post,
+            http_streamed_send_body,
+            http_max_connections,
             graceful_shutdown,
         );
     };

@@ -503,3 +503,66 @@ pub async fn http_request_body_post<H: Harness>() {
     let r = c.read_response(false).await;
     assert_eq!(r.text(), "hello world");
 }
+
+/// The article's API on plain HTTP: `set_response_body(..).await.send_body().await`
+/// streams each body as one more chunk (the head goes first), delivered while the
+/// handler still runs.
+pub async fn http_streamed_send_body<H: Harness>() {
+    let go_on = Gate::new();
+    let g2 = go_on.clone();
+    let server = TestServer::start::<H, _, _>(|s| async move {
+        s.route("/stream", move |ctx: Context| {
+            let go_on = g2.clone();
+            async move {
+                ctx.set_response_body("part one;")
+                    .await
+                    .send_body()
+                    .await
+                    .expect("chunk 1");
+                go_on.wait().await;
+                ctx.set_response_body(b"part two".to_vec())
+                    .await
+                    .send_body()
+                    .await
+                    .expect("chunk 2");
+            }
+        })
+        .await;
+    });
+    let mut c = Conn::connect(server.addr()).await;
+    c.send("GET /stream HTTP/1.1\r\nHost: t\r\n\r\n").await;
+    let head = c.read_head().await;
+    assert_eq!(head.status, 200);
+    assert_eq!(head.header("transfer-encoding"), Some("chunked"));
+    assert_eq!(c.read_chunk().await.as_deref(), Some(&b"part one;"[..]));
+    go_on.open();
+    let mut rest = Vec::new();
+    while let Some(chunk) = c.read_chunk().await {
+        rest.extend(chunk);
+    }
+    assert_eq!(rest, b"part two");
+}
+
+/// `max_connections(1)`: a second connection is not served while the first is open, and
+/// is served as soon as the first closes.
+pub async fn http_max_connections<H: Harness>() {
+    let server = TestServer::start::<H, _, _>(|s| async move {
+        s.max_connections(1).await;
+        s.route("/", hello).await;
+    });
+    let mut first = Conn::connect(server.addr()).await;
+    first.send("GET / HTTP/1.1\r\nHost: t\r\n\r\n").await;
+    assert_eq!(first.read_response(false).await.status, 200);
+
+    // The kernel completes the connect (listen backlog); the server does not accept it.
+    let mut second = Conn::connect(server.addr()).await;
+    second.send("GET / HTTP/1.1\r\nHost: t\r\n\r\n").await;
+    assert!(
+        second.quiet_for(Duration::from_millis(300)).await,
+        "a connection over the limit was served"
+    );
+    assert_eq!(server.handle().connections(), 1);
+    drop(first);
+    let r = second.read_response(false).await;
+    assert_eq!((r.status, r.text().as_str()), (200, "Hello, World!"));
+}

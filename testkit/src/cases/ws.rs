@@ -571,6 +571,7 @@ pub async fn ws_slow_reader_is_bounded<H: Harness>() {
     let frame = MSG + 4;
     let bound_bytes = QUEUE + frame + wmem_max + 2 * RCVBUF as usize + 64 * 1024;
     let bound = bound_bytes / frame + 1;
+    eprintln!("slow reader: {sent} messages of {MSG} B queued or written (bound {bound})");
     assert!(
         sent <= bound,
         "{sent} messages sent to a client that never reads (bound {bound}: queue {QUEUE} B + \
@@ -604,4 +605,135 @@ fn read_sysctl_max(path: &str) -> Option<usize> {
         .last()?
         .parse()
         .ok()
+}
+
+/// Heartbeat and idle timeout: the server pings a silent client every `ping_interval`;
+/// a client that never answers is closed with 1001 after `idle_timeout`, while one that
+/// answers (tungstenite does) stays open.
+pub async fn ws_heartbeat_and_idle_timeout<H: Harness>() {
+    use wirelane_core::proto::WsLimits;
+    let idle = Duration::from_millis(700);
+    let server = TestServer::start::<H, _, _>(move |s| async move {
+        s.ws_limits(
+            WsLimits::default()
+                .ping_interval(Some(Duration::from_millis(150)))
+                .idle_timeout(Some(idle)),
+        )
+        .await;
+        s.route("/ws", echo).await;
+    });
+    // Raw client that never answers.
+    let mut c = Conn::ws_open(server.addr(), "/ws").await;
+    let t0 = Instant::now();
+    let first = c.read_frame().await;
+    assert_eq!(first.opcode, op::PING, "{first:?}");
+    let close = loop {
+        let f = c.read_frame().await;
+        if f.opcode != op::PING {
+            break f;
+        }
+    };
+    assert_eq!(close.close_code(), Some(1001), "{close:?}");
+    let took = t0.elapsed();
+    assert!(
+        took >= idle - Duration::from_millis(100),
+        "idle close after {took:?}"
+    );
+
+    // tungstenite answers every ping while it reads: still open after twice the idle
+    // timeout.
+    let mut ws = ws_connect(&server.ws_url("/ws")).await;
+    let quiet = tokio::time::timeout(2 * idle, ws_recv(&mut ws)).await;
+    assert!(quiet.is_err(), "unexpected message {quiet:?}");
+    ws_send(&mut ws, TMessage::Text("alive".into())).await;
+    assert_eq!(ws_recv(&mut ws).await, TMessage::Text("alive".into()));
+}
+
+/// A handler that does not receive: the server stops reading, so a client that keeps
+/// sending is blocked after a bounded amount; once the handler receives, every message
+/// arrives.
+pub async fn ws_inbound_backpressure<H: Harness>() {
+    const INBOUND: usize = 256 * 1024;
+    const MSG: usize = 64 * 1024;
+    const SNDBUF: u32 = 64 * 1024;
+    let go = Gate::new();
+    let g2 = go.clone();
+    let server = TestServer::start::<H, _, _>(|s| async move {
+        let mut config = s.config().await;
+        config.max_inbound_queue = INBOUND;
+        s.set_config(config).await;
+        s.route("/lazy", move |ctx: Context| {
+            let go = g2.clone();
+            async move {
+                go.wait().await;
+                let mut count = 0usize;
+                while let Some(m) = ctx.recv_message().await {
+                    match m {
+                        Message::Binary(b) if b.len() == MSG => count += 1,
+                        Message::Text(t) if t == "end" => {
+                            let _ = ctx.send_message(Message::Text(count.to_string())).await;
+                        }
+                        other => panic!("unexpected message of {} bytes", other.as_bytes().len()),
+                    }
+                }
+            }
+        })
+        .await;
+    });
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_send_buffer_size(SNDBUF).expect("SO_SNDBUF");
+    let stream = socket.connect(server.addr()).await.expect("connect");
+    let mut c = Conn::from_stream(stream);
+    c.send(format!(
+        "GET /lazy HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: {}\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        client::RAW_KEY
+    ))
+    .await;
+    assert_eq!(c.read_head().await.status, 101);
+
+    // The bound: what the framework holds (inbound queue + one message + the protocol's
+    // unparsed input, at most 256 KiB before it stops reading + one read buffer of
+    // 64 KiB) plus the kernel buffers between us: the server's receive buffer (autotuned
+    // up to tcp_rmem's maximum) and ours for sending (fixed above, doubled by Linux).
+    let rmem_max = read_sysctl_max("/proc/sys/net/ipv4/tcp_rmem").unwrap_or(6 << 20);
+    let bound = INBOUND + MSG + 256 * 1024 + 64 * 1024 + rmem_max + 2 * SNDBUF as usize + (1 << 20);
+    let frame = client::client_frame(true, op::BINARY, &vec![0x5a; MSG]);
+    let mut sent = 0usize;
+    let mut messages = 0usize;
+    loop {
+        assert!(
+            sent <= bound,
+            "the server kept reading from a client whose handler does not receive: {sent} B \
+             (bound {bound} B)"
+        );
+        let write = tokio::io::AsyncWriteExt::write_all(&mut c.stream, &frame);
+        tokio::pin!(write);
+        match tokio::time::timeout(Duration::from_millis(300), &mut write).await {
+            Ok(r) => {
+                r.expect("write");
+                sent += frame.len();
+                messages += 1;
+            }
+            Err(_) => {
+                // Blocked: the server stopped reading. Let the handler receive, and finish
+                // the frame that was half written.
+                go.open();
+                tokio::time::timeout(crate::STEP_TIMEOUT, write)
+                    .await
+                    .expect("write resumes once the handler receives")
+                    .expect("write");
+                messages += 1;
+                break;
+            }
+        }
+    }
+    eprintln!(
+        "inbound backpressure: blocked after {sent} B in {messages} messages (bound {bound} B)"
+    );
+    c.send_frame(true, op::TEXT, b"end").await;
+    let f = tokio::time::timeout(Duration::from_secs(20), c.read_frame())
+        .await
+        .expect("count");
+    assert_eq!(String::from_utf8(f.payload).unwrap(), messages.to_string());
 }
