@@ -500,7 +500,7 @@ fn load(args: &Args) -> bool {
         println!(
             "{{\"mode\":\"load\",\"conns\":{},\"window\":{},\"size\":{},\"duration\":{:.3},\
              \"messages\":{},\"msgs_per_s\":{:.1},\"mb_per_s\":{:.3},\"p50_us\":{:.1},\
-             \"p99_us\":{:.1},\"p999_us\":{:.1},\"errors\":{}}}",
+             \"p99_us\":{:.1},\"p999_us\":{:.1},\"errors\":{},\"client_cpu_s\":{:.3}}}",
             args.conns,
             args.window,
             args.size,
@@ -511,12 +511,13 @@ fn load(args: &Args) -> bool {
             p50,
             p99,
             p999,
-            t.errors
+            t.errors,
+            own_cpu_secs()
         );
     } else {
         println!(
             "{} conns x window {} x {} B for {:.1} s: {} msgs, {:.0} msgs/s, {:.2} MB/s, \
-             latency p50 {:.1} us p99 {:.1} us p999 {:.1} us, errors {}",
+             latency p50 {:.1} us p99 {:.1} us p999 {:.1} us, errors {}, loadgen CPU {:.2} s",
             args.conns,
             args.window,
             args.size,
@@ -527,7 +528,8 @@ fn load(args: &Args) -> bool {
             p50,
             p99,
             p999,
-            t.errors
+            t.errors,
+            own_cpu_secs()
         );
     }
     for e in t.error_text.iter().take(5) {
@@ -850,6 +852,18 @@ impl Drop for Epoll {
         // SAFETY: we own the descriptor.
         unsafe { libc::close(self.0) };
     }
+}
+
+/// CPU time (user + system) this process has used, in seconds.
+fn own_cpu_secs() -> f64 {
+    // SAFETY: an all-zero rusage is valid, and getrusage only writes into it.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `ru` is valid for writes.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } != 0 {
+        return 0.0;
+    }
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
 /// Raises the soft open-files limit to the hard one (for `--idle 10000`).

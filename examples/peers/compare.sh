@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# Side-by-side load benchmark: wirelane's echo (each runtime) against peer servers.
+#
+#   examples/peers/compare.sh [--quick] [--reps N] [--duration SECS] [--no-build]
+#
+# Builds everything in release, then runs each server in turn pinned to one core
+# (taskset -c $SERVER_CPU) with the load generator pinned to the other ($CLIENT_CPU),
+# alternating servers within each repetition. Server CPU time per scenario comes from
+# /proc/PID/stat (utime + stime). Writes examples/peers/results.jsonl (raw), then
+# BENCHMARKS.md at the repository root and examples/peers/chart.svg (report.py).
+#
+# Scenarios: A 64 conns x 32 B, window 16 | B 1 conn, window 1 (latency) |
+# C 16 conns x 64 KiB, window 1 | D 1,000 and 10,000 idle connections (server RSS) |
+# E HTTP GET / with wrk -t1 -c64.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+PEERS=$ROOT/examples/peers
+MAIN_TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+PEERS_TARGET=${PEERS_TARGET_DIR:-$PEERS/target}
+SERVER_CPU=${SERVER_CPU:-0}
+CLIENT_CPU=${CLIENT_CPU:-1}
+REPS=3
+DURATION=4
+IDLE_COUNTS="1000 10000"
+BUILD=1
+QUICK=0
+while [ $# -gt 0 ]; do
+    case $1 in
+        --quick) QUICK=1; REPS=1; DURATION=1; IDLE_COUNTS="1000" ;;
+        --reps) REPS=$2; shift ;;
+        --duration) DURATION=$2; shift ;;
+        --no-build) BUILD=0 ;;
+        *) echo "usage: $0 [--quick] [--reps N] [--duration SECS] [--no-build]" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+command -v wrk >/dev/null || { echo "wrk not found: apt-get install -y wrk" >&2; exit 1; }
+command -v taskset >/dev/null || { echo "taskset not found (util-linux)" >&2; exit 1; }
+
+if [ $BUILD = 1 ]; then
+    echo "== building (release)"
+    (cd "$ROOT" && CARGO_TARGET_DIR=$MAIN_TARGET cargo build --release -q \
+        -p wirelane-examples --bin echo --bin loadgen)
+    (cd "$PEERS" && CARGO_TARGET_DIR=$PEERS_TARGET cargo build --release -q)
+fi
+
+ECHO=$MAIN_TARGET/release/echo
+LOADGEN=$MAIN_TARGET/release/loadgen
+P=$PEERS_TARGET/release
+CLK_TCK=$(getconf CLK_TCK)
+OUT=$PEERS/results.jsonl
+LOG=$PEERS_TARGET/compare-logs
+mkdir -p "$LOG"
+: > "$OUT"
+
+# name | kinds (ws,http) | command (without --addr)
+SERVERS=(
+    "wirelane-tokio|ws,http|$ECHO --runtime tokio --threads 1"
+    "wirelane-async-std|ws,http|$ECHO --runtime async-std --threads 1"
+    "wirelane-smol|ws,http|$ECHO --runtime smol --threads 1"
+    "tokio-tungstenite|ws|$P/tungstenite"
+    "fastwebsockets|ws,http|$P/fastws"
+    "axum|ws,http|$P/axum"
+    "hyper|http|$P/hyper"
+    "floor|ws,http|$P/floor"
+)
+
+PORT=19100
+SERVER_PID=
+start_server() { # cmd... ; sets SERVER_PID, returns 1 if it does not come up
+    PORT=$((PORT + 1))
+    ADDR=127.0.0.1:$PORT
+    # The idle scenario needs ~10,000 descriptors in the server too.
+    ulimit -n "$(ulimit -Hn)"
+    taskset -c "$SERVER_CPU" "$@" --addr "$ADDR" > "$LOG/server.out" 2>&1 &
+    SERVER_PID=$!
+    for _ in $(seq 100); do
+        grep -q "listening on" "$LOG/server.out" 2>/dev/null && return 0
+        kill -0 "$SERVER_PID" 2>/dev/null || break
+        sleep 0.05
+    done
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=
+    return 1
+}
+
+stop_server() {
+    [ -n "$SERVER_PID" ] || return 0
+    kill "$SERVER_PID" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.05; done
+    kill -9 "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=
+}
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+record() { # server scenario rep cpu_s json
+    echo "{\"server\":\"$1\",\"scenario\":\"$2\",\"rep\":$3,\"server_cpu_s\":$4,\"result\":$5}" >> "$OUT"
+}
+
+measure_ws() { # name scenario rep loadgen-args...
+    local name=$1 sc=$2 rep=$3; shift 3
+    local t0 t1 res
+    t0=$(cpu_ticks "$SERVER_PID")
+    res=$(taskset -c "$CLIENT_CPU" "$LOADGEN" --addr "$ADDR" --duration "$DURATION" --json "$@" 2>"$LOG/lg.err") \
+        || echo "   ! loadgen reported errors: $(head -c 300 "$LOG/lg.err")" >&2
+    t1=$(cpu_ticks "$SERVER_PID")
+    [ -n "$res" ] || res='{"errors":-1}'
+    record "$name" "$sc" "$rep" "$(awk "BEGIN{print ($t1-$t0)/$CLK_TCK}")" "$res"
+    echo "   $sc: $res cpu=$(awk "BEGIN{print ($t1-$t0)/$CLK_TCK}")"
+}
+
+measure_http() { # name rep
+    local name=$1 rep=$2 t0 t1 out reqs rps
+    t0=$(cpu_ticks "$SERVER_PID")
+    out=$(taskset -c "$CLIENT_CPU" wrk -t1 -c64 -d"${DURATION}s" --latency "http://$ADDR/" 2>&1 || true)
+    t1=$(cpu_ticks "$SERVER_PID")
+    reqs=$(echo "$out" | awk '/requests in/ {print $1}')
+    rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+    p50=$(echo "$out" | awk '$1 == "50%" {print $2}')
+    p99=$(echo "$out" | awk '$1 == "99%" {print $2}')
+    errs=$(echo "$out" | awk '/Non-2xx|Socket errors/ {n++} END {print n + 0}')
+    local res="{\"requests\":${reqs:-0},\"req_per_s\":${rps:-0},\"p50\":\"$p50\",\"p99\":\"$p99\",\"errors\":$errs}"
+    record "$name" E "$rep" "$(awk "BEGIN{print ($t1-$t0)/$CLK_TCK}")" "$res"
+    echo "   E: $res cpu=$(awk "BEGIN{print ($t1-$t0)/$CLK_TCK}")"
+}
+
+echo "== machine: $(nproc) cpus, load $(cut -d' ' -f1-3 /proc/loadavg); server on cpu $SERVER_CPU, load on cpu $CLIENT_CPU"
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+START=$(date +%s)
+AVAILABLE=()
+for entry in "${SERVERS[@]}"; do
+    IFS='|' read -r name kinds cmd <<< "$entry"
+    # shellcheck disable=SC2086
+    if start_server $cmd; then
+        AVAILABLE+=("$entry")
+        stop_server
+    else
+        echo "== skipping $name (did not start: $(head -c 200 "$LOG/server.out"))"
+    fi
+done
+
+for rep in $(seq "$REPS"); do
+    for entry in "${AVAILABLE[@]}"; do
+        IFS='|' read -r name kinds cmd <<< "$entry"
+        echo "== rep $rep: $name"
+        # shellcheck disable=SC2086
+        start_server $cmd || { echo "   ! $name did not start"; continue; }
+        if [[ $kinds == *ws* ]]; then
+            measure_ws "$name" A "$rep" --conns 64 --window 16 --size 32
+            measure_ws "$name" B "$rep" --conns 1 --window 1 --size 32
+            measure_ws "$name" C "$rep" --conns 16 --window 1 --size 65536
+        fi
+        if [[ $kinds == *http* ]]; then
+            measure_http "$name" "$rep"
+        fi
+        stop_server
+    done
+done
+
+# D: memory is close to deterministic, so one fresh server per count is enough.
+for entry in "${AVAILABLE[@]}"; do
+    IFS='|' read -r name kinds cmd <<< "$entry"
+    [[ $kinds == *ws* ]] || continue
+    for n in $IDLE_COUNTS; do
+        # shellcheck disable=SC2086
+        start_server $cmd || continue
+        res=$(taskset -c "$CLIENT_CPU" "$LOADGEN" --addr "$ADDR" --idle "$n" \
+            --server-pid "$SERVER_PID" --hold 1 --json 2>"$LOG/lg.err") || true
+        [ -n "$res" ] || res='{"errors":-1}'
+        record "$name" "D$n" 1 0 "$res"
+        echo "== $name D$n: $res"
+        stop_server
+    done
+done
+
+LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+ELAPSED=$(( $(date +%s) - START ))
+CMDLINE="examples/peers/compare.sh${QUICK:+}$( [ $QUICK = 1 ] && echo ' --quick')"
+python3 "$PEERS/report.py" \
+    --results "$OUT" --out "$ROOT/BENCHMARKS.md" --svg "$PEERS/chart.svg" \
+    --reps "$REPS" --duration "$DURATION" --elapsed "$ELAPSED" \
+    --load-start "$LOAD_START" --load-end "$LOAD_END" \
+    --server-cpu "$SERVER_CPU" --client-cpu "$CLIENT_CPU" \
+    --peers-lock "$PEERS/Cargo.lock" --main-lock "$ROOT/Cargo.lock" --cmdline "$CMDLINE"
+echo "== wrote BENCHMARKS.md and examples/peers/chart.svg in ${ELAPSED}s"

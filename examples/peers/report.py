@@ -1,0 +1,295 @@
+#!/usr/bin/env python3
+"""Turns compare.sh's results.jsonl into BENCHMARKS.md and a hand-drawn SVG bar chart."""
+
+import argparse
+import json
+import platform
+import re
+import statistics
+import subprocess
+from collections import defaultdict
+
+WIRELANE = ["wirelane-tokio", "wirelane-async-std", "wirelane-smol"]
+ORDER = WIRELANE + ["tokio-tungstenite", "fastwebsockets", "axum", "hyper", "floor"]
+
+
+def sh(cmd):
+    try:
+        return subprocess.run(cmd, shell=True, capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return ""
+
+
+def lock_versions(path, names):
+    text = open(path).read()
+    out = {}
+    for m in re.finditer(r'name = "([^"]+)"\nversion = "([^"]+)"', text):
+        if m.group(1) in names:
+            out.setdefault(m.group(1), []).append(m.group(2))
+    return {k: ", ".join(v) for k, v in out.items()}
+
+
+def med(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def fmt(v, digits=0):
+    if v is None:
+        return "–"
+    return f"{v:,.{digits}f}"
+
+
+def ratio(a, b):
+    if a is None or not b:
+        return "–"
+    return f"{a / b:.2f}×"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    for a in ["results", "out", "svg", "reps", "duration", "elapsed", "load-start", "load-end",
+              "server-cpu", "client-cpu", "peers-lock", "main-lock", "cmdline"]:
+        ap.add_argument("--" + a, required=True)
+    args = ap.parse_args()
+
+    rows = [json.loads(line) for line in open(args.results) if line.strip()]
+    by = defaultdict(list)  # (server, scenario) -> rows
+    for r in rows:
+        by[(r["server"], r["scenario"])].append(r)
+    servers = [s for s in ORDER if any(k[0] == s for k in by)]
+
+    def stat(server, sc, f):
+        return med([f(r) for r in by.get((server, sc), [])])
+
+    def eff(server, sc, count_key):
+        # Work per server-CPU-second, median over repetitions.
+        def one(r):
+            cpu = r["server_cpu_s"]
+            n = r["result"].get(count_key)
+            return n / cpu if cpu and n else None
+        return stat(server, sc, one)
+
+    def errors(server, sc):
+        return sum(max(r["result"].get("errors", 0), 0) if r["result"].get("errors", 0) >= 0 else 1
+                   for r in by.get((server, sc), []))
+
+    def client_cpu_share(server, sc):
+        def one(r):
+            c = r["result"].get("client_cpu_s")
+            d = r["result"].get("duration")
+            return c / d if c is not None and d else None
+        return stat(server, sc, one)
+
+    L = []
+    L.append("# Benchmarks\n")
+    L.append("wirelane's `echo` example against peer Rust servers, measured side by side in one run "
+             "by [`examples/peers/compare.sh`](examples/peers/compare.sh) (generated file; do not "
+             "edit by hand). Every server runs single-threaded (one tokio current-thread runtime, or "
+             "one epoll loop for the floor) pinned to one core; the load generator "
+             "([`examples/src/bin/loadgen.rs`](examples/src/bin/loadgen.rs), or `wrk` for HTTP) is "
+             "pinned to the other. The main figure is **work per server-CPU-second** "
+             "(server utime+stime from `/proc/PID/stat`), the median of alternating repetitions: "
+             "on a shared, noisy machine ratios are more trustworthy than absolute rates.\n")
+    L.append("The **floor** is a raw epoll loop that only reads, parses frame headers, unmasks and "
+             "writes back (and answers `GET /` with a canned response): no validation, limits, "
+             "UTF-8 checks, timers or Date header. It shows what the kernel alone costs here.\n")
+    L.append(f"![chart](examples/peers/chart.svg)\n")
+
+    # A
+    L.append("## A: 64 connections × 32 B, window 16\n")
+    L.append("| server | msgs/s | server CPU s | msgs per server-CPU-s | vs tokio-tungstenite | vs floor | loadgen CPU share | errors |")
+    L.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+    base_t = eff("tokio-tungstenite", "A", "messages")
+    base_f = eff("floor", "A", "messages")
+    for s in servers:
+        if (s, "A") not in by:
+            continue
+        e = eff(s, "A", "messages")
+        L.append(f"| {s} | {fmt(stat(s, 'A', lambda r: r['result'].get('msgs_per_s')))} | "
+                 f"{fmt(stat(s, 'A', lambda r: r['server_cpu_s']), 2)} | {fmt(e)} | {ratio(e, base_t)} | "
+                 f"{ratio(e, base_f)} | {fmt((client_cpu_share(s, 'A') or 0) * 100)}% | {errors(s, 'A')} |")
+    L.append("")
+
+    # B
+    L.append("## B: 1 connection, window 1 (latency)\n")
+    L.append("| server | p50 µs | p99 µs | p999 µs | msgs/s | msgs per server-CPU-s | errors |")
+    L.append("|---|---:|---:|---:|---:|---:|---:|")
+    for s in servers:
+        if (s, "B") not in by:
+            continue
+        g = lambda k: stat(s, "B", lambda r: r["result"].get(k))
+        L.append(f"| {s} | {fmt(g('p50_us'), 1)} | {fmt(g('p99_us'), 1)} | {fmt(g('p999_us'), 1)} | "
+                 f"{fmt(g('msgs_per_s'))} | {fmt(eff(s, 'B', 'messages'))} | {errors(s, 'B')} |")
+    L.append("")
+
+    # C
+    L.append("## C: 16 connections × 64 KiB, window 1\n")
+    L.append("| server | msgs/s | MB/s | MB per server-CPU-s | vs fastwebsockets | vs floor | errors |")
+    L.append("|---|---:|---:|---:|---:|---:|---:|")
+
+    def mb_eff(s):
+        def one(r):
+            cpu = r["server_cpu_s"]
+            n = r["result"].get("messages")
+            return n * r["result"]["size"] / 1e6 / cpu if cpu and n else None
+        return stat(s, "C", one)
+    base_fw, base_fc = mb_eff("fastwebsockets"), mb_eff("floor")
+    for s in servers:
+        if (s, "C") not in by:
+            continue
+        e = mb_eff(s)
+        L.append(f"| {s} | {fmt(stat(s, 'C', lambda r: r['result'].get('msgs_per_s')))} | "
+                 f"{fmt(stat(s, 'C', lambda r: r['result'].get('mb_per_s')), 1)} | {fmt(e, 1)} | "
+                 f"{ratio(e, base_fw)} | {ratio(e, base_fc)} | {errors(s, 'C')} |")
+    L.append("")
+
+    # D
+    idle_counts = sorted({int(k[1][1:]) for k in by if k[1].startswith("D")})
+    if idle_counts:
+        L.append("## D: idle connections (server RSS growth per connection)\n")
+        L.append("Server VmRSS before connecting, after all handshakes (+1 s), and again after one "
+                 "16-byte echo on every connection (+1 s): the second figure shows what a connection "
+                 "keeps once it has carried traffic and gone idle. One fresh server per count.\n")
+        head = "| server | " + " | ".join(
+            f"{n:,} idle: B/conn | {n:,} after one echo: B/conn" for n in idle_counts) + " |"
+        L.append(head)
+        L.append("|---|" + "---:|---:|" * len(idle_counts))
+        for s in servers:
+            cells = []
+            for n in idle_counts:
+                rs = by.get((s, f"D{n}"), [])
+                if not rs:
+                    cells += ["–", "–"]
+                    continue
+                res = rs[0]["result"]
+                bad = "" if res.get("errors", 0) == 0 else f" ({res.get('errors')} errors)"
+                cells += [fmt(res.get("bytes_per_conn")) + bad, fmt(res.get("bytes_per_conn_after_msg"))]
+            if any(c != "–" for c in cells):
+                L.append(f"| {s} | " + " | ".join(cells) + " |")
+        L.append("")
+
+    # E
+    L.append("## E: HTTP `GET /` with `wrk -t1 -c64`\n")
+    L.append("| server | req/s | server CPU s | req per server-CPU-s | vs hyper | vs floor | p50 | p99 | errors |")
+    L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    base_h, base_fe = eff("hyper", "E", "requests"), eff("floor", "E", "requests")
+    for s in servers:
+        if (s, "E") not in by:
+            continue
+        e = eff(s, "E", "requests")
+        first = by[(s, "E")][len(by[(s, "E")]) // 2]["result"]
+        L.append(f"| {s} | {fmt(stat(s, 'E', lambda r: r['result'].get('req_per_s')))} | "
+                 f"{fmt(stat(s, 'E', lambda r: r['server_cpu_s']), 2)} | {fmt(e)} | {ratio(e, base_h)} | "
+                 f"{ratio(e, base_fe)} | {first.get('p50', '')} | {first.get('p99', '')} | {errors(s, 'E')} |")
+    L.append("")
+
+    # Targets
+    L.append("## Targets (issue 8)\n")
+    L.append("| target | " + " | ".join(w for w in WIRELANE if w in servers) + " |")
+    L.append("|---|" + "---|" * len([w for w in WIRELANE if w in servers]))
+    best_peer_p50 = med([stat(p, "B", lambda r: r["result"].get("p50_us"))
+                         for p in ["tokio-tungstenite", "fastwebsockets", "axum"]])
+    peer_p50s = [stat(p, "B", lambda r: r["result"].get("p50_us"))
+                 for p in ["tokio-tungstenite", "fastwebsockets", "axum"] if (p, "B") in by]
+    best_peer_p50 = min(peer_p50s) if peer_p50s else None
+
+    def check(ok, text):
+        return ("met: " if ok else "**missed**: ") + text if ok is not None else "–"
+
+    targets = []
+    for w in [w for w in WIRELANE if w in servers]:
+        a = eff(w, "A", "messages")
+        b = stat(w, "B", lambda r: r["result"].get("p50_us"))
+        c = mb_eff(w)
+        e = eff(w, "E", "requests")
+        d = by.get((w, "D10000"), [])
+        dv = d[0]["result"].get("bytes_per_conn") if d else None
+        targets.append([
+            check(a / base_f >= 0.8 if a and base_f else None, ratio(a, base_f) + " floor"),
+            check(b <= best_peer_p50 if b and best_peer_p50 else None,
+                  f"{fmt(b, 1)} µs vs {fmt(best_peer_p50, 1)} µs"),
+            check(c / base_fw >= 1.0 if c and base_fw else None, ratio(c, base_fw) + " fastwebsockets"),
+            check(dv <= 2048 if dv is not None else None, f"{fmt(dv)} B/conn"),
+            check(e / base_h >= 1.0 if e and base_h else None, ratio(e, base_h) + " hyper"),
+            check(e / base_fe >= 0.8 if e and base_fe else None, ratio(e, base_fe) + " floor"),
+        ])
+    names = ["A ≥ 0.8× floor", "B p50 ≤ best peer", "C ≥ 1.0× fastwebsockets",
+             "D ≤ 2 KiB/conn at 10,000", "E ≥ 1.0× hyper", "E ≥ 0.8× floor"]
+    for i, n in enumerate(names):
+        L.append(f"| {n} | " + " | ".join(t[i] for t in targets) + " |")
+    L.append("")
+
+    # Machine and versions
+    cpu = sh("lscpu | sed -n 's/^Model name: *//p'") or platform.processor()
+    pv = lock_versions(args.peers_lock, {"tokio", "tokio-tungstenite", "tungstenite", "fastwebsockets",
+                                         "axum", "hyper", "hyper-util"})
+    mv = lock_versions(args.main_lock, {"tokio", "async-std", "smol", "async-io"})
+    L.append("## Machine, versions, commands\n")
+    L.append(f"- CPU: {cpu}, {sh('nproc')} cores visible; server pinned to CPU {args.server_cpu}, "
+             f"load generator to CPU {args.client_cpu}")
+    L.append(f"- Kernel: {sh('uname -sr')}; {sh('rustc -V')}; {sh('wrk -v 2>&1 | head -1') or 'wrk'}")
+    L.append(f"- Load average at start / end of the run: {args.load_start} / {args.load_end} "
+             "(anything well above 0 means other work shared the machine: compare ratios, not rates)")
+    L.append(f"- wirelane commit: {sh('git rev-parse --short HEAD')}{' (dirty tree)' if sh('git status --porcelain --untracked-files=no') else ''}; "
+             f"main workspace: " + ", ".join(f"{k} {v}" for k, v in sorted(mv.items())))
+    L.append("- Peers: " + ", ".join(f"{k} {v}" for k, v in sorted(pv.items())))
+    L.append(f"- {args.reps} repetition(s) of {args.duration} s per measurement, servers alternating "
+             f"within each repetition; the whole run took {args.elapsed} s")
+    L.append("")
+    L.append("Rerun (takes about 10 minutes; `--quick` takes about 1):\n")
+    L.append("```sh\n" + args.cmdline + "\n```\n")
+    L.append("What it runs, per server (`taskset -c 0 SERVER --addr 127.0.0.1:PORT`):\n")
+    L.append("```sh\n"
+             "taskset -c 1 loadgen --conns 64 --window 16 --size 32 --duration D --json     # A\n"
+             "taskset -c 1 loadgen --conns 1 --window 1 --size 32 --duration D --json       # B\n"
+             "taskset -c 1 loadgen --conns 16 --window 1 --size 65536 --duration D --json   # C\n"
+             "taskset -c 1 loadgen --idle N --server-pid PID --hold 1 --json                # D\n"
+             "taskset -c 1 wrk -t1 -c64 -dDs --latency http://127.0.0.1:PORT/               # E\n"
+             "```\n")
+    L.append("Servers: `echo --runtime tokio|async-std|smol --threads 1` (examples/src/bin/echo.rs); "
+             "peers in `examples/peers/src/bin/` (a separate cargo workspace). Raw data: "
+             "`examples/peers/results.jsonl`.\n")
+    open(args.out, "w").write("\n".join(L))
+
+    # Chart: work per server-CPU-second relative to the floor, per scenario.
+    panels = [("A: 64×32 B msgs/CPU-s", {s: eff(s, "A", "messages") for s in servers}),
+              ("C: 16×64 KiB MB/CPU-s", {s: mb_eff(s) for s in servers}),
+              ("E: HTTP req/CPU-s", {s: eff(s, "E", "requests") for s in servers})]
+    write_svg(args.svg, panels, servers)
+
+
+def write_svg(path, panels, servers):
+    bar_h, gap, label_w, plot_w, pad = 16, 4, 150, 330, 10
+    colors = {s: ("#d9480f" if s.startswith("wirelane") else "#868e96" if s == "floor" else "#1c7ed6")
+              for s in servers}
+    out = []
+    y = pad
+    panel_w = label_w + plot_w + 90
+    for title, vals in panels:
+        vals = {s: v for s, v in vals.items() if v}
+        if not vals:
+            continue
+        top = max(vals.values())
+        floor = vals.get("floor")
+        out.append(f'<text x="{pad}" y="{y + 12}" font-weight="bold">{title}'
+                   f'{" (ratio vs floor)" if floor else ""}</text>')
+        y += 20
+        for s in servers:
+            if s not in vals:
+                continue
+            w = plot_w * vals[s] / top
+            out.append(f'<text x="{pad}" y="{y + 12}">{s}</text>')
+            out.append(f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{colors[s]}"/>')
+            lab = f"{vals[s]:,.0f}" + (f"  {vals[s] / floor:.2f}×" if floor else "")
+            out.append(f'<text x="{label_w + w + 4:.1f}" y="{y + 12}">{lab}</text>')
+            y += bar_h + gap
+        y += 14
+    svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{panel_w + 60}" height="{y}" '
+           f'font-family="sans-serif" font-size="11">'
+           f'<rect width="100%" height="100%" fill="white"/>' + "".join(out) + "</svg>\n")
+    open(path, "w").write(svg)
+
+
+if __name__ == "__main__":
+    main()
