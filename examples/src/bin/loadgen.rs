@@ -47,13 +47,13 @@ struct Args {
     hold: f64,
 }
 
-fn usage() -> ! {
+fn usage(code: i32) -> ! {
     eprintln!(
         "usage: loadgen [--addr HOST:PORT] [--path /ws] [--conns C] [--window W] [--size S]\n\
          \x20              [--duration SECS] [--threads N] [--text] [--json]\n\
          \x20      loadgen --idle N [--server-pid PID] [--hold SECS] [--json]"
     );
-    std::process::exit(2)
+    std::process::exit(code)
 }
 
 fn parse_args() -> Args {
@@ -73,9 +73,9 @@ fn parse_args() -> Args {
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
-        let mut v = || it.next().unwrap_or_else(|| usage());
+        let mut v = || it.next().unwrap_or_else(|| usage(2));
         fn num<T: std::str::FromStr>(s: String) -> T {
-            s.parse().unwrap_or_else(|_| usage())
+            s.parse().unwrap_or_else(|_| usage(2))
         }
         match flag.as_str() {
             "--addr" => a.addr = num(v()),
@@ -90,11 +90,12 @@ fn parse_args() -> Args {
             "--hold" => a.hold = num(v()),
             "--text" => a.text = true,
             "--json" => a.json = true,
-            _ => usage(),
+            "-h" | "--help" => usage(0),
+            _ => usage(2),
         }
     }
     if a.conns == 0 || a.window == 0 || a.threads == 0 || a.duration <= 0.0 {
-        usage();
+        usage(2);
     }
     a
 }
