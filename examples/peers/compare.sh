@@ -74,10 +74,11 @@ start_server() { # cmd... ; sets SERVER_PID, returns 1 if it does not come up
     ADDR=127.0.0.1:$PORT
     # The idle scenario needs ~10,000 descriptors in the server too.
     ulimit -n "$(ulimit -Hn)"
+    rm -f "$LOG/server.out"
     taskset -c "$SERVER_CPU" "$@" --addr "$ADDR" > "$LOG/server.out" 2>&1 &
     SERVER_PID=$!
     for _ in $(seq 100); do
-        grep -q "listening on" "$LOG/server.out" 2>/dev/null && return 0
+        grep -qF "listening on $ADDR" "$LOG/server.out" 2>/dev/null && return 0
         kill -0 "$SERVER_PID" 2>/dev/null || break
         sleep 0.05
     done
@@ -98,8 +99,8 @@ stop_server() {
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
-record() { # server scenario rep cpu_s json
-    echo "{\"server\":\"$1\",\"scenario\":\"$2\",\"rep\":$3,\"server_cpu_s\":$4,\"result\":$5}" >> "$OUT"
+record() { # server scenario rep cpu_s json (the 1-minute load average is kept as a noise hint)
+    echo "{\"server\":\"$1\",\"scenario\":\"$2\",\"rep\":$3,\"server_cpu_s\":$4,\"load1\":$(cut -d' ' -f1 /proc/loadavg),\"result\":$5}" >> "$OUT"
 }
 
 measure_ws() { # name scenario rep loadgen-args...

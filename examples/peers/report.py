@@ -91,6 +91,11 @@ def main():
              "pinned to the other. The main figure is **work per server-CPU-second** "
              "(server utime+stime from `/proc/PID/stat`), the median of alternating repetitions: "
              "on a shared, noisy machine ratios are more trustworthy than absolute rates.\n")
+    L.append("Peers are written the way their documentation shows: tokio-tungstenite and axum "
+             "`send` (write and flush) each message, fastwebsockets writes each frame as it is "
+             "made; the load generator keeps W frames in flight and writes each connection's "
+             "refills in one write, so a server that batches its replies (wirelane, the floor) "
+             "makes fewer system calls per message than one that writes per message.\n")
     L.append("The **floor** is a raw epoll loop that only reads, parses frame headers, unmasks and "
              "writes back (and answers `GET /` with a canned response): no validation, limits, "
              "UTF-8 checks, timers or Date header. It shows what the kernel alone costs here.\n")
@@ -229,8 +234,11 @@ def main():
     L.append(f"- CPU: {cpu}, {sh('nproc')} cores visible; server pinned to CPU {args.server_cpu}, "
              f"load generator to CPU {args.client_cpu}")
     L.append(f"- Kernel: {sh('uname -sr')}; {sh('rustc -V')}; {sh('wrk -v 2>&1 | head -1') or 'wrk'}")
-    L.append(f"- Load average at start / end of the run: {args.load_start} / {args.load_end} "
-             "(anything well above 0 means other work shared the machine: compare ratios, not rates)")
+    loads = [r["load1"] for r in rows if "load1" in r]
+    lr = f"; 1-minute load during measurements {min(loads):.2f} to {max(loads):.2f}" if loads else ""
+    L.append(f"- Load average at start / end of the run: {args.load_start} / {args.load_end}{lr} "
+             "(2 cores: anything well above 2 means other work shared the machine, so compare "
+             "ratios of work per server-CPU-second, not rates)")
     L.append(f"- wirelane commit: {sh('git rev-parse --short HEAD')}{' (dirty tree)' if sh('git status --porcelain --untracked-files=no') else ''}; "
              f"main workspace: " + ", ".join(f"{k} {v}" for k, v in sorted(mv.items())))
     L.append("- Peers: " + ", ".join(f"{k} {v}" for k, v in sorted(pv.items())))
