@@ -89,7 +89,18 @@ article_module!(
     wirelane_tokio
 );
 
-#[allow(dead_code)] // used once the async-std and smol servers are wired in
+article_module!(
+    /// The article's code after `use wirelane_async_std::*;`.
+    on_async_std,
+    wirelane_async_std
+);
+
+article_module!(
+    /// The article's code after `use wirelane_smol::*;`.
+    on_smol,
+    wirelane_smol
+);
+
 /// The background tokio runtime whose time driver serves `tokio::time` in handlers that
 /// run on another runtime.
 fn timer_runtime() -> &'static tokio::runtime::Runtime {
@@ -104,7 +115,6 @@ fn timer_runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
-#[allow(dead_code)] // used once the async-std and smol servers are wired in
 /// A future polled inside the background tokio runtime's context (see the module docs).
 struct InTokioContext {
     fut: BoxFuture,
@@ -119,7 +129,6 @@ impl Future for InTokioContext {
     }
 }
 
-#[allow(dead_code)] // used once the async-std and smol servers are wired in
 /// Wraps `handler` so that its `tokio::time` calls work on any runtime (see the module
 /// docs). The handler keeps running on the server's own runtime.
 pub fn with_tokio_timers(handler: Box<dyn Handler>) -> impl Handler {

@@ -2,7 +2,7 @@
 //! Server-Sent Events stream, and the browser pages that use them.
 //!
 //! ```text
-//! demo [--addr 127.0.0.1:60000] [--runtime tokio] [--article-main]
+//! demo [--addr 127.0.0.1:60000] [--runtime tokio|async-std|smol] [--article-main]
 //! ```
 //!
 //! Routes (every WebSocket route also answers plain HTTP through the same handler):
@@ -28,13 +28,16 @@
 //!
 //! # Runtimes
 //!
-//! The article's handlers are compiled once per adapter (see `examples/src/article/mod.rs`
-//! for how `tokio::time` is served on the others).
+//! `--runtime tokio|async-std|smol` picks the adapter; the server, routes and pages are the
+//! same. The article's handlers are compiled once per adapter, each after that adapter's
+//! `use` line; on async-std and smol their `tokio::time` calls are served by a small
+//! background tokio timer runtime (see `examples/src/article/mod.rs` for why).
 
 #[path = "../article/mod.rs"]
 mod article;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use wirelane_core::app::{self, Handler, Hub, Runtime, SlowClientPolicy};
 use wirelane_tokio::{Context, Message, CONTENT_TYPE};
@@ -247,10 +250,11 @@ struct Args {
     article_main: bool,
 }
 
-const USAGE: &str = "usage: demo [--addr HOST:PORT] [--runtime tokio] [--article-main]
+const USAGE: &str =
+    "usage: demo [--addr HOST:PORT] [--runtime tokio|async-std|smol] [--article-main]
 
   --addr HOST:PORT   address to listen on (default 127.0.0.1:60000)
-  --runtime NAME     async runtime: tokio (default)
+  --runtime NAME     async runtime: tokio (default), async-std or smol
   --article-main     run the article's own main() instead (0.0.0.0:60000, /ws /chat /data)
 
 Open http://HOST:PORT/ in a browser.";
@@ -313,30 +317,37 @@ async fn add_routes<R, H>(
     server.get("/favicon.ico", favicon).await;
 }
 
-fn listening(addr: SocketAddr, runtime: &str) {
-    println!("listening on http://{addr}/ (runtime {runtime})");
-}
-
-async fn serve_tokio(addr: SocketAddr) {
-    let server: wirelane_tokio::Server = wirelane_tokio::Server::new();
+/// Binds, prints the address, and serves until SIGINT/SIGTERM (then shuts down gracefully;
+/// a second signal exits at once). The same on every runtime.
+async fn serve<R: Runtime>(server: app::Server<R>, addr: SocketAddr, runtime: &str) {
     server.host(addr.ip().to_string()).await;
     server.port(addr.port()).await;
-    add_routes(&server, article::on_tokio::routes(), |h| {
-        move |ctx| h.call(ctx)
-    })
-    .await;
+    // Signals are taken over before the server starts, so one sent right after the
+    // `listening on` line still shuts down gracefully.
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+    ])
+    .expect("signal handlers");
     let handle = server.start().await.unwrap_or_else(|e| {
         eprintln!("demo: {e}");
         std::process::exit(1)
     });
-    listening(handle.local_addr(), "tokio");
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-    handle.shutdown_and_wait().await;
+    println!(
+        "listening on http://{}/ (runtime {runtime})",
+        handle.local_addr()
+    );
+    let on_signal = handle.clone();
+    std::thread::spawn(move || {
+        let mut forever = signals.forever();
+        if forever.next().is_some() {
+            on_signal.shutdown();
+        }
+        if forever.next().is_some() {
+            std::process::exit(130);
+        }
+    });
+    handle.wait().await;
 }
 
 fn main() {
@@ -350,10 +361,56 @@ fn main() {
                 .enable_all()
                 .build()
                 .expect("tokio runtime")
-                .block_on(serve_tokio(args.addr));
+                .block_on(async {
+                    let server = wirelane_tokio::Server::new();
+                    // Native tokio: the handlers' `tokio::time` needs no help.
+                    add_routes(&server, article::on_tokio::routes(), |h| {
+                        move |ctx| h.call(ctx)
+                    })
+                    .await;
+                    serve(server, args.addr, "tokio").await
+                });
+        }
+        "async-std" => {
+            if args.article_main {
+                return article::on_async_std::article_main();
+            }
+            async_std::task::block_on(async {
+                let server = wirelane_async_std::Server::new();
+                add_routes(
+                    &server,
+                    article::on_async_std::routes(),
+                    article::with_tokio_timers,
+                )
+                .await;
+                serve(server, args.addr, "async-std").await
+            });
+        }
+        "smol" => {
+            if args.article_main {
+                return article::on_smol::article_main();
+            }
+            // Our own executor: run by this thread plus one helper per other core.
+            let ex = Arc::new(smol::Executor::new());
+            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+            for _ in 1..threads {
+                let ex = ex.clone();
+                std::thread::spawn(move || smol::block_on(ex.run(smol::future::pending::<()>())));
+            }
+            let rt = wirelane_smol::SmolRuntime::new(ex.clone());
+            smol::block_on(ex.run(async {
+                let server = wirelane_smol::Server::with_runtime(rt);
+                add_routes(
+                    &server,
+                    article::on_smol::routes(),
+                    article::with_tokio_timers,
+                )
+                .await;
+                serve(server, args.addr, "smol").await
+            }));
         }
         other => {
-            eprintln!("demo: unknown runtime {other:?} (known: tokio)");
+            eprintln!("demo: unknown runtime {other:?} (tokio, async-std or smol)");
             std::process::exit(2);
         }
     }
