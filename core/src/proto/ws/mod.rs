@@ -8,6 +8,71 @@
 //!
 //! No extension is negotiated (RSV bits are a protocol error), so permessage-deflate offers
 //! are ignored.
+//!
+//! # Driving a [`WsConnection`]
+//!
+//! Create it after the upgrade (see the hand-over in the [`proto`](crate::proto) docs) and
+//! feed it the bytes that followed the request head. Then, as for HTTP: input with
+//! [`WsConnection::handle_input`] (EOF: [`WsConnection::handle_eof`]), events with
+//! [`WsConnection::poll_event`] until `None` after every input and command, output from
+//! [`WsConnection::output`], deadlines from [`WsConnection::poll_timeout`] into
+//! [`WsConnection::handle_timeout`] (heartbeat pings, idle timeout, close timeout). Pings are
+//! answered and the close handshake is completed by the core; stop reading while the output
+//! is above your high-water mark. Once [`WsConnection::is_closed`] and the output is
+//! written, close the socket (the server closes TCP first).
+//!
+//! An echo, with the client's frames masked by hand:
+//!
+//! ```
+//! use std::time::Instant;
+//! use wirelane_core::proto::ws::{CloseCode, WsConfig, WsConnection, WsEvent, WsState};
+//!
+//! /// A final, masked client frame with a payload under 126 bytes.
+//! fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+//!     let key = [0x37, 0xfa, 0x21, 0x3d];
+//!     let mut frame = vec![0x80 | opcode, 0x80 | payload.len() as u8];
+//!     frame.extend_from_slice(&key);
+//!     frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+//!     frame
+//! }
+//! // RFC 6455 §5.7: a masked "Hello".
+//! assert_eq!(
+//!     client_frame(0x1, b"Hello"),
+//!     [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]
+//! );
+//!
+//! let now = Instant::now();
+//! let mut ws = WsConnection::new(WsConfig::default(), now);
+//! let mut input = client_frame(0x1, b"Hello"); // text
+//! input.extend(client_frame(0x2, &[1, 2, 3])); // binary
+//! input.extend(client_frame(0x9, b"hb")); // ping
+//!
+//! // Any split works; here the three frames arrive in reads of 4 bytes.
+//! for piece in input.chunks(4) {
+//!     ws.handle_input(piece, now);
+//!     while let Some(event) = ws.poll_event() {
+//!         match event {
+//!             WsEvent::Message(msg) => {
+//!                 let (kind, payload) = msg.into_payload(); // text stays text
+//!                 ws.send(kind, payload).unwrap();
+//!             }
+//!             WsEvent::Ping(_) => {} // informative: the pong is already queued
+//!             other => panic!("unexpected {other:?}"),
+//!         }
+//!     }
+//! }
+//! // Server frames are unmasked: text echo, binary echo, pong.
+//! let wire = ws.output().take_all();
+//! assert_eq!(wire, b"\x81\x05Hello\x82\x03\x01\x02\x03\x8a\x02hb");
+//!
+//! // The client closes with 1000: the core echoes the code, then the connection is done.
+//! ws.handle_input(&client_frame(0x8, &1000u16.to_be_bytes()), now);
+//! assert!(matches!(ws.poll_event(), Some(WsEvent::PeerClose(Some(f))) if f.code == CloseCode::NORMAL));
+//! assert_eq!(ws.poll_event(), Some(WsEvent::Closed));
+//! assert_eq!(ws.poll_event(), None);
+//! assert_eq!(ws.output().take_all(), b"\x88\x02\x03\xe8");
+//! assert!(ws.is_closed() && ws.state() == WsState::Closed && ws.poll_timeout().is_none());
+//! ```
 
 pub mod close;
 pub mod conn;
