@@ -37,9 +37,11 @@ const ROUNDS_PER_POLL: usize = 32;
 const MAX_IOVECS: usize = 64;
 /// Unparsed WebSocket input above which the driver stops reading.
 const WS_READ_PAUSE: usize = 256 * 1024;
-/// How long, and how much, we read and discard after shutting down our write half.
+/// How long, and how much, we read and discard after shutting down our write half. The
+/// byte budget is large on purpose: a peer still sending an oversized frame when we fail
+/// the connection (1009) must not get a reset that destroys our close frame.
 const DRAIN_TIME: Duration = Duration::from_secs(2);
-const DRAIN_BYTES: usize = 256 * 1024;
+const DRAIN_BYTES: usize = 64 * 1024 * 1024;
 
 thread_local! {
     /// One read buffer per worker thread, so that idle connections hold none.
