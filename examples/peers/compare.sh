@@ -181,7 +181,8 @@ done
 
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 ELAPSED=$(( $(date +%s) - START ))
-CMDLINE="examples/peers/compare.sh${QUICK:+}$( [ $QUICK = 1 ] && echo ' --quick')"
+CMDLINE="examples/peers/compare.sh"
+if [ $QUICK = 1 ]; then CMDLINE="$CMDLINE --quick"; fi
 python3 "$PEERS/report.py" \
     --results "$OUT" --out "$ROOT/BENCHMARKS.md" --svg "$PEERS/chart.svg" \
     --reps "$REPS" --duration "$DURATION" --elapsed "$ELAPSED" \
