@@ -33,6 +33,8 @@ use std::time::{Duration, Instant};
 
 /// Rounds per poll before yielding to other tasks.
 const ROUNDS_PER_POLL: usize = 32;
+/// Queued output that is written at once rather than batched further.
+const WRITE_BATCH: usize = 64 * 1024;
 /// Buffers handed to one vectored write.
 const MAX_IOVECS: usize = 64;
 /// Unparsed WebSocket input above which the driver stops reading.
@@ -76,6 +78,9 @@ pub(crate) struct Driver<R: Runtime> {
     timer: Option<R::Timer>,
     armed: Option<Instant>,
     read_eof: bool,
+    /// The protocol has parsed everything it was given: reading more is useful. While it
+    /// still holds unparsed input, reading waits, so a burst of messages costs one read.
+    input_parsed: bool,
     phase: Phase,
     shutdown_seen: bool,
     hard_deadline: Option<Instant>,
@@ -108,6 +113,7 @@ impl<R: Runtime> Driver<R> {
             timer: None,
             armed: None,
             read_eof: false,
+            input_parsed: true,
             phase: Phase::Open,
             shutdown_seen: false,
             hard_deadline: None,
@@ -128,7 +134,7 @@ impl<R: Runtime> Driver<R> {
 
     /// Reads once from the socket into the protocol, if it wants input.
     fn read(&mut self, cx: &mut TaskCx<'_>) -> io::Result<bool> {
-        if self.read_eof {
+        if self.read_eof || !self.input_parsed {
             return Ok(false);
         }
         let output_cap = self.output_cap();
@@ -158,6 +164,7 @@ impl<R: Runtime> Driver<R> {
                 Poll::Ready(Err(e)) => Err(e),
                 Poll::Ready(Ok(n)) => {
                     let now = Instant::now();
+                    self.input_parsed = false;
                     let mut st = self.conn.lock();
                     if n == 0 {
                         self.read_eof = true;
@@ -173,6 +180,28 @@ impl<R: Runtime> Driver<R> {
                 }
             }
         })
+    }
+
+    /// Bytes waiting to be written.
+    fn queued(&self) -> usize {
+        let mut st = self.conn.lock();
+        st.proto.output().map_or(0, |o| o.len())
+    }
+
+    /// Writes what is queued (while the close sequence still writes); true on progress.
+    /// A write error ends the connection.
+    fn flush(&mut self, cx: &mut TaskCx<'_>) -> bool {
+        if !matches!(self.phase, Phase::Open | Phase::Closing) {
+            return false;
+        }
+        match self.write(cx) {
+            Ok(p) => p,
+            Err(_) => {
+                self.mark_closed();
+                self.phase = Phase::Done { at: Instant::now() };
+                true
+            }
+        }
     }
 
     /// Writes queued output until the queue is empty or the socket is full.
@@ -226,6 +255,7 @@ impl<R: Runtime> Driver<R> {
                         return progress;
                     }
                     let Some(ev) = h.poll_event() else {
+                        self.input_parsed = true;
                         return progress;
                     };
                     progress = true;
@@ -267,6 +297,7 @@ impl<R: Runtime> Driver<R> {
                         return progress;
                     }
                     let Some(ev) = w.poll_event() else {
+                        self.input_parsed = true;
                         return progress;
                     };
                     progress = true;
@@ -672,15 +703,10 @@ impl<R: Runtime> Future for Driver<R> {
             progress |= this.process_events(cx);
             progress |= this.poll_handler(cx);
             progress |= this.process_events(cx);
-            if matches!(this.phase, Phase::Open | Phase::Closing) {
-                match this.write(cx) {
-                    Ok(p) => progress |= p,
-                    Err(_) => {
-                        this.mark_closed();
-                        this.phase = Phase::Done { at: Instant::now() };
-                        progress = true;
-                    }
-                }
+            // Replies accumulate while work remains, so a burst of messages goes out in one
+            // vectored write; write as soon as nothing else moves, or when a lot is queued.
+            if !progress || this.queued() >= WRITE_BATCH {
+                progress |= this.flush(cx);
             }
             progress |= this.advance_phase(cx);
             if this.finished(Instant::now()) {
@@ -691,6 +717,7 @@ impl<R: Runtime> Future for Driver<R> {
                 return Poll::Pending;
             }
         }
+        this.flush(cx);
         cx.waker().wake_by_ref();
         Poll::Pending
     }
