@@ -16,8 +16,8 @@ pub struct ServerConfig {
     pub nodelay: bool,
     /// `SO_LINGER` on accepted sockets (default off).
     pub linger: Option<Duration>,
-    /// Bytes read from a socket at a time (default 64 KiB). The read buffer is shared per
-    /// worker thread, so an idle connection holds none.
+    /// Bytes read from a socket at a time (default 256 KiB: a 64 KiB message arrives in one
+    /// read). The read buffer is shared per worker thread, so an idle connection holds none.
     pub read_buffer_size: usize,
     /// Limits of the HTTP/1.1 layer.
     pub http: HttpLimits,
@@ -46,7 +46,7 @@ impl Default for ServerConfig {
             port: 60000,
             nodelay: true,
             linger: None,
-            read_buffer_size: 64 * 1024,
+            read_buffer_size: 256 * 1024,
             http: HttpLimits::default(),
             ws: WsLimits::default(),
             max_outgoing_queue: 256 * 1024,

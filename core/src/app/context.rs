@@ -44,14 +44,27 @@ impl Draft {
 
     /// The response head for this draft; adds a content-type when the handler set none.
     pub(crate) fn head(&self) -> ResponseHead {
-        let mut head = ResponseHead::new(self.status);
-        head.headers = self.headers.clone();
-        let has_type = self
+        Self::head_from(self.status, self.headers.clone(), &self.body)
+    }
+
+    /// The response head, taking the draft's headers (the draft is done with).
+    pub(crate) fn take_head(&mut self) -> ResponseHead {
+        Self::head_from(self.status, std::mem::take(&mut self.headers), &self.body)
+    }
+
+    fn head_from(
+        status: u16,
+        headers: Vec<(Cow<'static, str>, Cow<'static, str>)>,
+        body: &Body,
+    ) -> ResponseHead {
+        let mut head = ResponseHead::new(status);
+        head.headers = headers;
+        let has_type = head
             .headers
             .iter()
             .any(|(n, _)| n.eq_ignore_ascii_case(headers::CONTENT_TYPE));
-        if !has_type && !self.body.is_empty() {
-            let ty = if self.body.text {
+        if !has_type && !body.is_empty() {
+            let ty = if body.text {
                 headers::TEXT_PLAIN
             } else {
                 "application/octet-stream"

@@ -101,9 +101,18 @@ pub(crate) struct Router {
     routes: Vec<Route>,
 }
 
-/// Match quality of a route for a path: compared lexicographically, smaller is better
-/// (one entry per segment: 0 static, 1 parameter, 2 catch-all).
-type Rank = Vec<u8>;
+/// Match quality of a route for a path, smaller is better: one 2-bit digit per segment
+/// (1 static, 2 parameter, 3 catch-all), first segment in the top bits, so comparing the
+/// numbers compares the digit sequences lexicographically. Routes deeper than 32 segments
+/// share the rank of their first 32.
+type Rank = u64;
+
+fn push_digit(rank: &mut Rank, depth: &mut u32, digit: u64) {
+    if *depth < 32 {
+        *rank |= digit << (62 - 2 * *depth);
+        *depth += 1;
+    }
+}
 
 /// The best route found so far: its rank, whether its method matched exactly, and its
 /// captured parameters.
@@ -111,7 +120,8 @@ type Best<'a> = Option<(Rank, bool, &'a Route, Vec<(String, String)>)>;
 
 fn match_segments(segments: &[Segment], path: &str) -> Option<(Rank, Vec<(String, String)>)> {
     let path = path.strip_prefix('/')?;
-    let mut rank = Vec::with_capacity(segments.len());
+    let mut rank: Rank = 0;
+    let mut depth = 0;
     let mut params = Vec::new();
     let mut rest = Some(path);
     for seg in segments {
@@ -125,18 +135,18 @@ fn match_segments(segments: &[Segment], path: &str) -> Option<(Rank, Vec<(String
                 if s != part {
                     return None;
                 }
-                rank.push(0);
+                push_digit(&mut rank, &mut depth, 1);
             }
             Segment::Param(name) => {
                 if part.is_empty() {
                     return None;
                 }
                 params.push((name.clone(), percent_decode(part)));
-                rank.push(1);
+                push_digit(&mut rank, &mut depth, 2);
             }
             Segment::CatchAll(name) => {
                 params.push((name.clone(), percent_decode(current)));
-                rank.push(2);
+                push_digit(&mut rank, &mut depth, 3);
                 return Some((rank, params));
             }
         }

@@ -126,6 +126,14 @@ impl OutQueue {
         }
     }
 
+    /// Frees the buffers' memory if nothing is queued (for idle connections).
+    pub fn release_idle(&mut self) {
+        if self.len == 0 {
+            self.tail = BytesMut::new();
+            self.front = VecDeque::new();
+        }
+    }
+
     /// Moves every queued byte into one contiguous buffer (for tests and simple drivers).
     pub fn take_all(&mut self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.len);

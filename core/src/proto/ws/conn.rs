@@ -273,6 +273,19 @@ impl WsConnection {
         &mut self.out
     }
 
+    /// Frees buffers that hold nothing (input, output, event queue), so an idle connection
+    /// keeps no memory it does not need. Call it when the connection goes quiet; the next
+    /// message allocates again.
+    pub fn release_idle_buffers(&mut self) {
+        if self.inbuf.is_empty() && self.inbuf.capacity() > 0 {
+            self.inbuf = BytesMut::new();
+        }
+        if self.events.is_empty() && self.events.capacity() > 0 {
+            self.events = VecDeque::new();
+        }
+        self.out.release_idle();
+    }
+
     /// Bytes received but not yet turned into events.
     pub fn buffered_input(&self) -> usize {
         self.inbuf.len()
