@@ -58,11 +58,7 @@ use wirelane_core::app;
 use wirelane_core::app::futures_io::FuturesIoStream;
 
 pub use wirelane_core;
-pub use wirelane_core::app::headers::*;
-pub use wirelane_core::app::*;
-pub use wirelane_core::proto::http::Method;
-pub use wirelane_core::proto::ws::{CloseCode, DataKind, Message};
-pub use wirelane_core::proto::{HttpLimits, WsLimits};
+pub use wirelane_core::app::prelude::*;
 
 /// The server, on smol.
 pub type Server = app::Server<SmolRuntime>;

@@ -30,11 +30,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use wirelane_core::app;
 
 pub use wirelane_core;
-pub use wirelane_core::app::headers::*;
-pub use wirelane_core::app::*;
-pub use wirelane_core::proto::http::Method;
-pub use wirelane_core::proto::ws::{CloseCode, DataKind, Message};
-pub use wirelane_core::proto::{HttpLimits, WsLimits};
+pub use wirelane_core::app::prelude::*;
 
 /// The server, on tokio.
 pub type Server = app::Server<TokioRuntime>;

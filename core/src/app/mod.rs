@@ -32,3 +32,18 @@ pub use router::RouteError;
 pub use runtime::{Listener, Runtime, Timer, Transport};
 pub use sender::Sender;
 pub use server::{Server, ServerHandle};
+
+/// Everything a handler author needs, re-exported by every adapter crate (`use
+/// wirelane_tokio::*;`), so the three adapters offer the same names by construction.
+/// The adapters add only `Server` (with their runtime filled in) and their runtime type.
+pub mod prelude {
+    pub use super::headers::*;
+    pub use super::{
+        Body, BoxFuture, Context, Handler, Hub, IntoBody, Listener, Membership, RouteError,
+        Runtime, SendError, Sender, ServerConfig, ServerError, ServerHandle, SlowClientPolicy,
+        Timer, Transport, TrySendError,
+    };
+    pub use crate::proto::http::Method;
+    pub use crate::proto::ws::{CloseCode, DataKind, Message};
+    pub use crate::proto::{HttpLimits, WsLimits};
+}
