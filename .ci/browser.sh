@@ -21,18 +21,9 @@ if ! command -v chromium >/dev/null 2>&1; then
 fi
 (cd examples/browser-test && timeout 120 npm ci --no-audit --no-fund --loglevel=error)
 
-timeout 280 cargo build --release -p wirelane-examples --bin demo
-bin="${CARGO_TARGET_DIR:-$repo/target}/release/demo"
-
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$bin" --addr "127.0.0.1:$port" --runtime "$runtime" >"$out/server.log" 2>&1 &
-server=$!
-trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true' EXIT
-for _ in $(seq 100); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
-    kill -0 "$server" 2>/dev/null || { cat "$out/server.log"; echo "demo exited" >&2; exit 1; }
-    sleep 0.1
-done
+# shellcheck source=lib/demo.sh
+. .ci/lib/demo.sh
+start_demo "$runtime" "$out/server.log"
 
 docs=()
 if [ -n "${DOCS_SCREENSHOT:-}" ]; then docs=("$(realpath -m "$DOCS_SCREENSHOT")"); fi
