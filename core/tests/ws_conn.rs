@@ -878,3 +878,30 @@ fn large_message_roundtrip_over_many_fragments() {
         ))]
     );
 }
+
+#[test]
+fn middle_of_binary_payload_skips_the_input_buffer() {
+    let t = Instant::now();
+    let mut c = WsConnection::new(no_timers(), t);
+    let payload: Vec<u8> = (0..1000u32).map(|i| (i % 251) as u8).collect();
+    let frame = cf(true, 2, &payload);
+    // Header and part of the payload: parsed by poll_event.
+    c.handle_input(&frame[..8 + 400], t);
+    assert_eq!(c.poll_event(), None);
+    assert_eq!(c.buffered_input(), 0);
+    // The rest arrives once the header is known: all but the frame's last byte go
+    // straight into the message.
+    c.handle_input(&frame[408..], t);
+    assert_eq!(c.buffered_input(), 1);
+    assert_eq!(c.poll_event(), Some(WsEvent::Message(Message::Binary(payload))));
+    // Text is never taken early (its UTF-8 check belongs to poll_event).
+    let text = cf(true, 1, "é".repeat(300).as_bytes());
+    c.handle_input(&text[..10], t);
+    assert_eq!(c.poll_event(), None);
+    c.handle_input(&text[10..], t);
+    assert_eq!(c.buffered_input(), text.len() - 10);
+    assert_eq!(
+        c.poll_event(),
+        Some(WsEvent::Message(Message::Text("é".repeat(300))))
+    );
+}

@@ -176,13 +176,45 @@ impl WsConnection {
     // ---- inputs ----
 
     /// Bytes read from the socket, split anywhere. They are only buffered here; parsing
-    /// happens in [`WsConnection::poll_event`].
+    /// happens in [`WsConnection::poll_event`] — with one exception that changes no
+    /// outcome: the middle of a binary payload whose header was already parsed is unmasked
+    /// straight into its message, saving a copy through the input buffer.
     pub fn handle_input(&mut self, data: &[u8], now: Instant) {
         if data.is_empty() || self.eof || self.closed_queued || self.state == WsState::Closed {
             return;
         }
         self.last_input = now;
-        self.inbuf.extend_from_slice(data);
+        let direct = self.take_payload_directly(data);
+        self.inbuf.extend_from_slice(&data[direct..]);
+    }
+
+    /// Unmasks a prefix of `data` into the binary message being assembled, when nothing is
+    /// buffered before it; returns how many bytes it took. It always leaves the frame's last
+    /// byte to `poll_event`, which completes frames and messages and applies every rule;
+    /// binary payloads need no check on the way (text is left alone: its UTF-8 check may
+    /// fail, and failing belongs to `poll_event`).
+    fn take_payload_directly(&mut self, data: &[u8]) -> usize {
+        let Read::Payload(mut f) = self.read else {
+            return 0;
+        };
+        if !self.inbuf.is_empty() || f.opcode.is_control() || self.config.stream_fragments {
+            return 0;
+        }
+        let Some(a) = self.msg.as_mut() else {
+            return 0;
+        };
+        if a.kind != DataKind::Binary {
+            return 0;
+        }
+        let remaining = f.len - f.done;
+        let take = remaining.saturating_sub(1).min(data.len() as u64) as usize;
+        if take == 0 {
+            return 0;
+        }
+        unmask_into(&mut a.buf, &data[..take], f.key, (f.done & 3) as usize);
+        f.done += take as u64;
+        self.read = Read::Payload(f);
+        take
     }
 
     /// The peer closed its side of TCP.
