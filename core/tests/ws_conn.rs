@@ -893,7 +893,10 @@ fn middle_of_binary_payload_skips_the_input_buffer() {
     // straight into the message.
     c.handle_input(&frame[408..], t);
     assert_eq!(c.buffered_input(), 1);
-    assert_eq!(c.poll_event(), Some(WsEvent::Message(Message::Binary(payload))));
+    assert_eq!(
+        c.poll_event(),
+        Some(WsEvent::Message(Message::Binary(payload)))
+    );
     // Text is never taken early (its UTF-8 check belongs to poll_event).
     let text = cf(true, 1, "é".repeat(300).as_bytes());
     c.handle_input(&text[..10], t);
