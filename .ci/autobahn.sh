@@ -12,6 +12,8 @@ set -uo pipefail
 root=$(git rev-parse --show-toplevel)
 cd "$root"
 harness="$root/../shared/tools/autobahn/run.sh"
+# shellcheck source=lib/listening.sh
+. .ci/lib/listening.sh
 runtimes=("$@")
 [ ${#runtimes[@]} -gt 0 ] || runtimes=(tokio async-std smol)
 
@@ -35,13 +37,7 @@ for rt in "${runtimes[@]}"; do
     log="$work/echo-$rt.log"
     "$echo_bin" --addr 127.0.0.1:0 --runtime "$rt" >"$log" 2>&1 &
     pid=$!
-    port=
-    for _ in $(seq 100); do
-        port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$log")
-        [ -n "$port" ] && break
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
+    port=$(listening_port "$pid" "$log")
     if [ -z "$port" ]; then
         echo "autobahn[$rt]: echo did not start:" >&2
         cat "$log" >&2

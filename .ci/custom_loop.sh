@@ -10,6 +10,8 @@ set -uo pipefail
 root=$(git rev-parse --show-toplevel)
 cd "$root"
 harness="$root/../shared/tools/autobahn/run.sh"
+# shellcheck source=lib/listening.sh
+. .ci/lib/listening.sh
 
 cargo build --release --quiet -p wirelane-examples --bin custom_loop || exit 1
 target_dir=$(cargo metadata --format-version 1 --no-deps |
@@ -26,13 +28,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-port=
-for _ in $(seq 100); do
-    port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$log")
-    [ -n "$port" ] && break
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-done
+port=$(listening_port "$pid" "$log")
 if [ -z "$port" ]; then
     echo "custom_loop: server did not start:" >&2
     cat "$log" >&2
