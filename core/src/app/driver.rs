@@ -19,7 +19,9 @@ use super::router::RouteMatch;
 use super::runtime::{Runtime, Timer, Transport};
 use super::server::{App, ServerShared};
 use crate::proto::http::{BodyLength, HttpEvent, RequestHead, ResponseHead};
-use crate::proto::ws::{self, CloseCode, WsConfig, WsConnection, WsEvent, WsState};
+use crate::proto::ws::{
+    self, CloseCode, HandshakeRequest, WsConfig, WsConnection, WsEvent, WsState,
+};
 use bytes::Bytes;
 use std::cell::RefCell;
 use std::future::Future;
@@ -86,6 +88,17 @@ pub(crate) struct Driver<R: Runtime> {
     hard_deadline: Option<Instant>,
     /// Close an idle keep-alive connection (graceful shutdown).
     close_when_idle: bool,
+    /// A valid WebSocket upgrade held back while request middleware decides on it.
+    pending_upgrade: Option<PendingUpgrade>,
+}
+
+/// A WebSocket upgrade waiting for the request middleware (which may refuse it by sending a
+/// response, e.g. 401) before the 101 goes out.
+struct PendingUpgrade {
+    request: HandshakeRequest,
+    head: RequestHead,
+    params: Vec<(String, String)>,
+    target: Target,
 }
 
 // The driver never pins its fields in place (it only uses them through `&mut`).
@@ -118,6 +131,7 @@ impl<R: Runtime> Driver<R> {
             shutdown_seen: false,
             hard_deadline: None,
             close_when_idle: false,
+            pending_upgrade: None,
         }
     }
 
@@ -393,7 +407,7 @@ impl<R: Runtime> Driver<R> {
         }
         let (target, params) = self.route(&head);
         let ctx = Context::new(self.conn.clone(), head, params, Mode::Http { id });
-        self.handler = Some(chain(self.app.clone(), ctx.clone(), target));
+        self.handler = Some(chain(self.app.clone(), ctx.clone(), target, true));
         self.ctx = Some(ctx);
     }
 
@@ -407,7 +421,6 @@ impl<R: Runtime> Driver<R> {
         let Target::Handler(_) = target else {
             return self.start_http(head, true);
         };
-        let now = Instant::now();
         let mut guard = self.conn.lock();
         let st = &mut *guard;
         let Proto::Http(h) = &mut st.proto else {
@@ -421,34 +434,82 @@ impl<R: Runtime> Driver<R> {
                 let _ = h.send_body(Bytes::from(body));
                 let _ = h.finish_response();
             }
-            Ok(req) => {
-                let response = req.response(None, Vec::new());
-                let Ok(leftover) = h.accept_upgrade(response) else {
-                    return;
-                };
-                let pending = h.output().take_all();
-                let config = WsConfig {
-                    limits: self.conn.config.ws.clone(),
-                    ..WsConfig::default()
-                };
-                let mut w = WsConnection::new(config, now);
-                w.output().extend_from_slice(&pending);
-                if !leftover.is_empty() {
-                    w.handle_input(&leftover, now);
-                }
-                st.proto = Proto::Ws(Box::new(w));
-                st.request = None;
-                if self.shutdown_seen {
-                    if let Proto::Ws(w) = &mut st.proto {
-                        let _ = w.close(CloseCode::GOING_AWAY, "server shutting down", now);
-                    }
-                }
+            Ok(request) if !self.app.request_middleware.is_empty() => {
+                // Let the request middleware see the upgrade request first, as an HTTP
+                // request: if it answers (401, 403...), that answer replaces the 101.
+                let id = self.next_request;
+                self.next_request += 1;
+                st.request = Some(RequestSlot {
+                    id,
+                    body: Vec::new(),
+                    body_state: BodyState::Complete,
+                    head_sent: false,
+                    finished: false,
+                });
                 drop(guard);
-                let ctx = Context::new(self.conn.clone(), head, params, Mode::Ws);
-                self.handler = Some(chain(self.app.clone(), ctx.clone(), target));
+                let ctx = Context::new(
+                    self.conn.clone(),
+                    head.clone(),
+                    params.clone(),
+                    Mode::Http { id },
+                );
+                self.pending_upgrade = Some(PendingUpgrade {
+                    request,
+                    head,
+                    params,
+                    target,
+                });
+                self.handler = Some(request_middleware_only(self.app.clone(), ctx.clone()));
                 self.ctx = Some(ctx);
             }
+            Ok(request) => {
+                drop(guard);
+                self.accept_websocket(request, head, params, target, true);
+            }
         }
+    }
+
+    /// Sends the 101, switches the connection to WebSocket, and starts the handler (with the
+    /// request middleware unless it already ran on the upgrade request).
+    fn accept_websocket(
+        &mut self,
+        request: HandshakeRequest,
+        head: RequestHead,
+        params: Vec<(String, String)>,
+        target: Target,
+        with_request_middleware: bool,
+    ) {
+        let now = Instant::now();
+        let mut guard = self.conn.lock();
+        let st = &mut *guard;
+        let Proto::Http(h) = &mut st.proto else {
+            return;
+        };
+        let response = request.response(None, Vec::new());
+        let Ok(leftover) = h.accept_upgrade(response) else {
+            return;
+        };
+        // The 101 (and anything queued before it) goes out first, on the WebSocket's queue.
+        let pending = h.output().take_all();
+        let config = WsConfig {
+            limits: self.conn.config.ws.clone(),
+            ..WsConfig::default()
+        };
+        let mut w = WsConnection::new(config, now);
+        w.output().extend_from_slice(&pending);
+        if !leftover.is_empty() {
+            w.handle_input(&leftover, now);
+        }
+        if self.shutdown_seen {
+            let _ = w.close(CloseCode::GOING_AWAY, "server shutting down", now);
+        }
+        st.proto = Proto::Ws(Box::new(w));
+        st.request = None;
+        drop(guard);
+        let ctx = Context::new(self.conn.clone(), head, params, Mode::Ws);
+        let with = with_request_middleware;
+        self.handler = Some(chain(self.app.clone(), ctx.clone(), target, with));
+        self.ctx = Some(ctx);
     }
 
     /// Polls the handler; true when it finished.
@@ -474,6 +535,18 @@ impl<R: Runtime> Driver<R> {
 
     /// Completes what the handler left open: the HTTP response, or the WebSocket.
     fn handler_done(&mut self, panicked: bool) {
+        if let Some(up) = self.pending_upgrade.take() {
+            let refused = panicked || {
+                let st = self.conn.lock();
+                st.request.as_ref().is_none_or(|s| s.head_sent)
+            };
+            if !refused {
+                self.ctx = None;
+                self.conn.lock().request = None;
+                return self.accept_websocket(up.request, up.head, up.params, up.target, false);
+            }
+            // Refused (or the middleware panicked): finish it as the HTTP request it was.
+        }
         let Some(ctx) = self.ctx.take() else {
             return;
         };
@@ -771,9 +844,22 @@ impl<R: Runtime> Drop for Driver<R> {
     }
 }
 
+/// The request middleware alone, on a WebSocket upgrade request (see `PendingUpgrade`).
+fn request_middleware_only(app: Arc<App>, ctx: Context) -> BoxFuture {
+    Box::pin(async move {
+        for m in &app.request_middleware {
+            m.call(ctx.clone()).await;
+            if ctx.is_response_sent().await {
+                return;
+            }
+        }
+    })
+}
+
 /// The future that runs middlewares and the handler for one request or WebSocket.
-fn chain(app: Arc<App>, ctx: Context, target: Target) -> BoxFuture {
-    if app.request_middleware.is_empty() && app.response_middleware.is_empty() {
+fn chain(app: Arc<App>, ctx: Context, target: Target, request_middleware: bool) -> BoxFuture {
+    let skip_request = !request_middleware || app.request_middleware.is_empty();
+    if skip_request && app.response_middleware.is_empty() {
         if let Target::Handler(h) = &target {
             // Nothing to wrap: the handler's own future is the whole chain (one allocation
             // less per request, and less memory per idle WebSocket).
@@ -781,10 +867,12 @@ fn chain(app: Arc<App>, ctx: Context, target: Target) -> BoxFuture {
         }
     }
     Box::pin(async move {
-        for m in &app.request_middleware {
-            m.call(ctx.clone()).await;
-            if !ctx.is_websocket() && ctx.is_response_sent().await {
-                return;
+        if !skip_request {
+            for m in &app.request_middleware {
+                m.call(ctx.clone()).await;
+                if !ctx.is_websocket() && ctx.is_response_sent().await {
+                    return;
+                }
             }
         }
         match target {

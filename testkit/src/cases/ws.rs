@@ -737,3 +737,78 @@ pub async fn ws_inbound_backpressure<H: Harness>() {
         .expect("count");
     assert_eq!(String::from_utf8(f.payload).unwrap(), messages.to_string());
 }
+
+/// Request middleware sees a WebSocket upgrade request before the 101: an answer it sends
+/// (401 here) replaces the upgrade and the handler never runs; when it lets the request
+/// through, the WebSocket opens and the middleware has run exactly once for it. Response
+/// middleware runs after the WebSocket handler returns.
+pub async fn ws_middleware_decides_upgrade<H: Harness>() {
+    let seen = Arc::new(AtomicUsize::new(0));
+    let handled = Arc::new(AtomicUsize::new(0));
+    let after = Arc::new(AtomicUsize::new(0));
+    let (s2, h2, a2) = (seen.clone(), handled.clone(), after.clone());
+    let server = TestServer::start::<H, _, _>(|s| async move {
+        s.request_middleware(move |ctx: Context| {
+            let seen = s2.clone();
+            async move {
+                seen.fetch_add(1, Ordering::SeqCst);
+                if ctx.query_param("token").as_deref() != Some("ok") {
+                    let _ = ctx
+                        .set_response_status_code(401)
+                        .await
+                        .set_response_body("no token")
+                        .await
+                        .send()
+                        .await;
+                }
+            }
+        })
+        .await;
+        s.response_middleware(move |_ctx: Context| {
+            let after = a2.clone();
+            async move {
+                after.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+        .await;
+        s.route("/ws", move |ctx: Context| {
+            let handled = h2.clone();
+            async move {
+                handled.fetch_add(1, Ordering::SeqCst);
+                echo(ctx).await
+            }
+        })
+        .await;
+    });
+    let refused = client::request(
+        server.addr(),
+        format!(
+            "GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: {}\r\nSec-WebSocket-Version: 13\r\n\r\n",
+            client::RAW_KEY
+        ),
+    )
+    .await;
+    assert_eq!((refused.status, refused.text().as_str()), (401, "no token"));
+    assert_eq!(
+        handled.load(Ordering::SeqCst),
+        0,
+        "handler ran after a refusal"
+    );
+    assert_eq!(seen.load(Ordering::SeqCst), 1);
+
+    let mut ws = ws_connect(&server.ws_url("/ws?token=ok")).await;
+    ws_send(&mut ws, TMessage::Text("through".into())).await;
+    assert_eq!(ws_recv(&mut ws).await, TMessage::Text("through".into()));
+    assert_eq!(handled.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        seen.load(Ordering::SeqCst),
+        2,
+        "request middleware ran twice"
+    );
+    ws_send(&mut ws, TMessage::Close(None)).await;
+    assert!(
+        eventually(Duration::from_secs(5), || after.load(Ordering::SeqCst) >= 1).await,
+        "response middleware did not run after the WebSocket handler"
+    );
+}
