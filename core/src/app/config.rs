@@ -37,6 +37,18 @@ pub struct ServerConfig {
     /// Time a handler may keep running after its connection has closed (default 1 s); it
     /// sees the close as an empty body / `None` message / `Err` on send.
     pub handler_linger: Duration,
+    /// WebSocket subprotocols the server speaks, most preferred first (default none). The
+    /// handshake answers with the first of these that the client offered.
+    pub ws_protocols: Vec<String>,
+}
+
+/// The subprotocol to answer with: the first of `supported` (server preference) that the
+/// client `offered`.
+pub(crate) fn select_protocol<'a>(offered: &[String], supported: &'a [String]) -> Option<&'a str> {
+    supported
+        .iter()
+        .find(|s| offered.iter().any(|o| o == *s))
+        .map(String::as_str)
 }
 
 impl Default for ServerConfig {
@@ -54,6 +66,7 @@ impl Default for ServerConfig {
             max_connections: 100_000,
             shutdown_timeout: Duration::from_secs(10),
             handler_linger: Duration::from_secs(1),
+            ws_protocols: Vec::new(),
         }
     }
 }

@@ -176,6 +176,24 @@ impl Context {
         self.inner.conn.peer
     }
 
+    /// The subprotocol the handshake agreed on (see `Server::ws_protocols`), if any.
+    pub fn websocket_protocol(&self) -> Option<&str> {
+        if !self.is_websocket() {
+            return None;
+        }
+        let offered: Vec<String> = self
+            .inner
+            .head
+            .headers()
+            .get_all("sec-websocket-protocol")
+            .filter_map(|v| std::str::from_utf8(v).ok())
+            .flat_map(|v| v.split(','))
+            .map(|p| p.trim().to_string())
+            .filter(|p| !p.is_empty())
+            .collect();
+        super::config::select_protocol(&offered, &self.inner.conn.config.ws_protocols)
+    }
+
     /// Whether this context is a WebSocket connection.
     pub fn is_websocket(&self) -> bool {
         self.inner.mode == Mode::Ws

@@ -12,6 +12,7 @@
 //! briefly, so our last response is not destroyed by a reset) → `Done`. A handler still
 //! running at `Done` may linger for `handler_linger`, seeing the connection as closed.
 
+use super::config::select_protocol;
 use super::conn::{BodyState, ConnShared, Proto, RequestSlot};
 use super::context::{message_len, Context, Mode};
 use super::handler::{BoxFuture, SharedHandler};
@@ -485,7 +486,8 @@ impl<R: Runtime> Driver<R> {
         let Proto::Http(h) = &mut st.proto else {
             return;
         };
-        let response = request.response(None, Vec::new());
+        let protocol = select_protocol(request.protocols(), &self.conn.config.ws_protocols);
+        let response = request.response(protocol, Vec::new());
         let Ok(leftover) = h.accept_upgrade(response) else {
             return;
         };

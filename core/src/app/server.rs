@@ -202,6 +202,13 @@ impl<R: Runtime> Server<R> {
         self.edit(|s| s.config.read_buffer_size = size.max(512))
     }
 
+    /// WebSocket subprotocols the server speaks, most preferred first: the handshake
+    /// answers with the first of them the client offered (`Context::websocket_protocol`).
+    pub async fn ws_protocols(&self, protocols: &[&str]) -> &Self {
+        let list: Vec<String> = protocols.iter().map(|p| p.to_string()).collect();
+        self.edit(|s| s.config.ws_protocols = list)
+    }
+
     /// Limits of the HTTP layer.
     pub async fn http_limits(&self, limits: HttpLimits) -> &Self {
         self.edit(|s| s.config.http = limits)

@@ -812,3 +812,43 @@ pub async fn ws_middleware_decides_upgrade<H: Harness>() {
         "response middleware did not run after the WebSocket handler"
     );
 }
+
+/// Subprotocol negotiation: the server answers with the first protocol of its own list that
+/// the client offered, and the handler sees the same choice; with no common protocol the
+/// 101 names none.
+pub async fn ws_subprotocol_selection<H: Harness>() {
+    let server = TestServer::start::<H, _, _>(|s| async move {
+        s.ws_protocols(&["chat.v2", "chat.v1"]).await;
+        s.route("/ws", |ctx: Context| async move {
+            let p = ctx.websocket_protocol().unwrap_or("none").to_string();
+            let _ = ctx.send_message(p).await;
+        })
+        .await;
+    });
+    for (offer, want) in [
+        ("chat.v1, chat.v2", Some("chat.v2")),
+        ("other, chat.v1", Some("chat.v1")),
+        ("other", None),
+    ] {
+        let mut c = Conn::connect(server.addr()).await;
+        c.send(format!(
+            "GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: {}\r\nSec-WebSocket-Version: 13\r\n\
+             Sec-WebSocket-Protocol: {offer}\r\n\r\n",
+            client::RAW_KEY
+        ))
+        .await;
+        let head = c.read_head().await;
+        assert_eq!(head.status, 101, "offer {offer:?}");
+        assert_eq!(
+            head.header("sec-websocket-protocol"),
+            want,
+            "offer {offer:?}"
+        );
+        let f = c.read_frame().await;
+        assert_eq!(
+            String::from_utf8(f.payload).unwrap(),
+            want.unwrap_or("none")
+        );
+    }
+}
