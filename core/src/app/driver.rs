@@ -20,9 +20,7 @@ use super::router::RouteMatch;
 use super::runtime::{Runtime, Timer, Transport};
 use super::server::{App, ServerShared};
 use crate::proto::http::{BodyLength, HttpEvent, RequestHead, ResponseHead};
-use crate::proto::ws::{
-    self, CloseCode, HandshakeRequest, WsConfig, WsConnection, WsEvent, WsState,
-};
+use crate::proto::ws::{self, CloseCode, HandshakeRequest, WsConnection, WsEvent, WsState};
 use bytes::Bytes;
 use std::cell::RefCell;
 use std::future::Future;
@@ -493,11 +491,7 @@ impl<R: Runtime> Driver<R> {
         };
         // The 101 (and anything queued before it) goes out first, on the WebSocket's queue.
         let pending = h.output().take_all();
-        let config = WsConfig {
-            limits: self.conn.config.ws.clone(),
-            ..WsConfig::default()
-        };
-        let mut w = WsConnection::new(config, now);
+        let mut w = WsConnection::with_shared_config(self.app.ws_config.clone(), now);
         w.output().extend_from_slice(&pending);
         if !leftover.is_empty() {
             w.handle_input(&leftover, now);

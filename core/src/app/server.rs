@@ -9,6 +9,7 @@ use super::handler::{Handler, SharedHandler};
 use super::router::Router;
 use super::runtime::{Listener, Runtime, Timer};
 use crate::proto::http::{Method, ServerConnection};
+use crate::proto::ws::WsConfig;
 use crate::proto::{HttpLimits, WsLimits};
 use std::collections::HashMap;
 use std::future::poll_fn;
@@ -21,6 +22,8 @@ use std::time::{Duration, Instant};
 
 /// Everything a connection needs from the server, frozen when the server starts.
 pub(crate) struct App {
+    /// The WebSocket configuration every connection shares.
+    pub ws_config: Arc<WsConfig>,
     pub router: Router,
     pub request_middleware: Vec<SharedHandler>,
     pub response_middleware: Vec<SharedHandler>,
@@ -311,6 +314,10 @@ impl<R: Runtime> Server<R> {
             }
             let router = std::mem::take(&mut s.router);
             let app = App {
+                ws_config: Arc::new(WsConfig {
+                    limits: s.config.ws.clone(),
+                    ..WsConfig::default()
+                }),
                 router,
                 request_middleware: s.request_middleware.clone(),
                 response_middleware: s.response_middleware.clone(),

@@ -42,6 +42,9 @@ const HIGH_WATER: usize = 1 << 20;
 const LINGER: Duration = Duration::from_secs(2);
 
 /// What speaks on a connection.
+// One per connection, switching variant once (at the upgrade): boxing would only add an
+// allocation.
+#[allow(clippy::large_enum_variant)]
 enum Proto {
     Http(ServerConnection),
     Ws(WsConnection),

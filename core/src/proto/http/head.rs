@@ -94,7 +94,10 @@ impl fmt::Display for Method {
 #[derive(Clone, Default)]
 pub struct Headers {
     bytes: Bytes,
-    entries: Vec<(Range<usize>, Range<usize>)>,
+    /// Per header: name start, name end, value start, value end, as offsets into `bytes`
+    /// (32 bits: a head over 4 GiB is refused at parse), half the memory of `Range<usize>`s
+    /// for what a WebSocket keeps for its whole life.
+    entries: Vec<[u32; 4]>,
 }
 
 impl Headers {
@@ -104,11 +107,13 @@ impl Headers {
     }
 
     fn name_bytes(&self, i: usize) -> &[u8] {
-        &self.bytes[self.entries[i].0.clone()]
+        let e = self.entries[i];
+        &self.bytes[e[0] as usize..e[1] as usize]
     }
 
     fn value_at(&self, i: usize) -> &[u8] {
-        &self.bytes[self.entries[i].1.clone()]
+        let e = self.entries[i];
+        &self.bytes[e[2] as usize..e[3] as usize]
     }
 
     /// The value of the first header called `name` (case-insensitive).
@@ -444,12 +449,17 @@ pub(crate) fn parse_head(
         Some(1) => Version::Http11,
         _ => return Err(HttpError::UnsupportedVersion),
     };
+    if u32::try_from(bytes.len()).is_err() {
+        return Err(HttpError::HeadTooLarge);
+    }
     let mut entries = Vec::with_capacity(req.headers.len());
     for h in req.headers.iter() {
-        entries.push((
+        let (n, v) = (
             offset_in(&bytes, h.name.as_bytes()),
             offset_in(&bytes, h.value),
-        ));
+        );
+        // In range: every offset is within `bytes`, checked above to fit in 32 bits.
+        entries.push([n.start, n.end, v.start, v.end].map(|x| x as u32));
     }
     let headers = Headers {
         bytes: bytes.clone(),

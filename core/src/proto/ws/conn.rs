@@ -51,6 +51,7 @@ use super::message::{Assembly, DataKind, Message};
 use crate::proto::{OutQueue, WsLimits};
 use bytes::{Buf, Bytes, BytesMut};
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Configuration of a [`WsConnection`].
@@ -133,7 +134,7 @@ enum Step {
 /// The server side of a WebSocket connection (see the [module docs](self) for its rules).
 #[derive(Debug)]
 pub struct WsConnection {
-    config: WsConfig,
+    config: Arc<WsConfig>,
     state: WsState,
     inbuf: BytesMut,
     read: Read,
@@ -151,6 +152,12 @@ pub struct WsConnection {
 impl WsConnection {
     /// A connection that has just been upgraded (the 101 response is sent).
     pub fn new(config: WsConfig, now: Instant) -> Self {
+        Self::with_shared_config(Arc::new(config), now)
+    }
+
+    /// Like [`WsConnection::new`], with a configuration shared by many connections (a
+    /// server keeps one, instead of a copy per connection).
+    pub fn with_shared_config(config: Arc<WsConfig>, now: Instant) -> Self {
         WsConnection {
             config,
             state: WsState::Open,
