@@ -711,10 +711,12 @@ impl<R: Runtime> Driver<R> {
         st.wake_senders(None);
     }
 
-    fn finished(&self, now: Instant) -> bool {
+    /// Whether the driver is done: the socket is finished and the handler returned (or
+    /// overstayed its linger). Reads the clock only in that last case.
+    fn finished(&self) -> bool {
         match self.phase {
             Phase::Done { at } => {
-                self.handler.is_none() || now >= at + self.conn.config.handler_linger
+                self.handler.is_none() || Instant::now() >= at + self.conn.config.handler_linger
             }
             _ => false,
         }
@@ -809,7 +811,7 @@ impl<R: Runtime> Future for Driver<R> {
                 progress |= this.flush(cx);
             }
             progress |= this.advance_phase(cx);
-            if this.finished(Instant::now()) {
+            if this.finished() {
                 return Poll::Ready(());
             }
             progress |= this.poll_timer(cx);
