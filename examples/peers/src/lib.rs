@@ -33,3 +33,28 @@ pub fn runtime() -> tokio::runtime::Runtime {
 
 /// The `GET /` body every server answers.
 pub const HELLO: &str = "Hello, World!";
+
+/// Runs a peer: parses `--addr`, binds on a single-threaded runtime, prints
+/// `listening on ADDR`, and spawns `serve(stream)` for every accepted connection
+/// (TCP_NODELAY on), forever.
+pub fn serve_forever<F, Fut>(name: &str, serve: F)
+where
+    F: Fn(tokio::net::TcpStream) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let addr = addr_arg(name);
+    runtime().block_on(async move {
+        let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
+        println!(
+            "listening on {}",
+            listener.local_addr().expect("local addr")
+        );
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            tokio::spawn(serve(stream));
+        }
+    });
+}

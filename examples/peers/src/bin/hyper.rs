@@ -7,28 +7,13 @@ use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
-use tokio::net::TcpListener;
-use wirelane_peers::{addr_arg, runtime, HELLO};
+use wirelane_peers::{serve_forever, HELLO};
 
 fn main() {
-    let addr = addr_arg("hyper");
-    runtime().block_on(async move {
-        let listener = TcpListener::bind(addr).await.expect("bind");
-        println!(
-            "listening on {}",
-            listener.local_addr().expect("local addr")
-        );
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let _ = stream.set_nodelay(true);
-            tokio::spawn(async move {
-                let _ = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service_fn(hello))
-                    .await;
-            });
-        }
+    serve_forever("hyper", |stream| async move {
+        let _ = http1::Builder::new()
+            .serve_connection(TokioIo::new(stream), service_fn(hello))
+            .await;
     });
 }
 

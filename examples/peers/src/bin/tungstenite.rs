@@ -6,26 +6,12 @@
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
-use wirelane_peers::{addr_arg, runtime, HELLO};
+use wirelane_peers::{serve_forever, HELLO};
 
 fn main() {
-    let addr = addr_arg("tungstenite");
-    runtime().block_on(async move {
-        let listener = TcpListener::bind(addr).await.expect("bind");
-        println!(
-            "listening on {}",
-            listener.local_addr().expect("local addr")
-        );
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let _ = stream.set_nodelay(true);
-            tokio::spawn(serve(stream));
-        }
-    });
+    serve_forever("tungstenite", serve);
 }
 
 async fn serve(stream: TcpStream) {
