@@ -309,7 +309,7 @@ impl HeadScanner {
         while self.pos < len {
             // Jump to the next CR or LF.
             let rest = &buf[self.pos..];
-            match rest.iter().position(|&b| b == b'\r' || b == b'\n') {
+            match find_cr_or_lf(rest) {
                 None => {
                     self.pos = len;
                     break;
@@ -391,6 +391,33 @@ fn looks_like_version(v: &[u8]) -> bool {
 fn offset_in(base: &[u8], part: &[u8]) -> Range<usize> {
     let start = part.as_ptr() as usize - base.as_ptr() as usize;
     start..start + part.len()
+}
+
+/// The index of the first CR or LF in `s`. Eight bytes at a time: in each little-endian
+/// word, a byte equal to CR (or LF) becomes zero after the XOR, and the classic
+/// "has a zero byte" bit trick marks it; the lowest mark is exact (borrows only run
+/// upwards), and the lowest byte of the word is the first in memory. This search is most of
+/// the cost of scanning a head, byte by byte it was a third of `RequestHead::parse`.
+fn find_cr_or_lf(s: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let zero_bytes = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
+    let mut chunks = s.chunks_exact(8);
+    let mut base = 0;
+    for c in &mut chunks {
+        let v = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        let marks =
+            zero_bytes(v ^ (ONES * u64::from(b'\r'))) | zero_bytes(v ^ (ONES * u64::from(b'\n')));
+        if marks != 0 {
+            return Some(base + (marks.trailing_zeros() / 8) as usize);
+        }
+        base += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| b == b'\r' || b == b'\n')
+        .map(|i| base + i)
 }
 
 /// Stack room for headers before falling back to a heap array.
@@ -534,6 +561,31 @@ mod tests {
         let h =
             RequestHead::parse(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").unwrap();
         assert!(!h.keep_alive());
+    }
+
+    #[test]
+    fn find_cr_or_lf_matches_a_byte_loop() {
+        // Every position of a CR, an LF, or both, in every length up to 40, over bytes
+        // that tempt the bit trick (0x0c, 0x0e, 0x8d, 0x8a, 0x00, 0xff neighbours).
+        let fillers = [b'a', 0x0c, 0x0e, 0x8d, 0x8a, 0x00, 0xff, 0x0b];
+        for len in 0..40 {
+            for &fill in &fillers {
+                let naive = |s: &[u8]| s.iter().position(|&b| b == b'\r' || b == b'\n');
+                let base = vec![fill; len];
+                assert_eq!(find_cr_or_lf(&base), naive(&base));
+                for at in 0..len {
+                    for mark in [b'\r', b'\n'] {
+                        let mut v = base.clone();
+                        v[at] = mark;
+                        assert_eq!(find_cr_or_lf(&v), Some(at), "len {len} at {at}");
+                        if at + 1 < len {
+                            v[at + 1] = b'\n';
+                            assert_eq!(find_cr_or_lf(&v), Some(at));
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]
