@@ -511,11 +511,9 @@ impl Context {
 
     async fn http_send_chunk(&self, id: u64, bytes: Bytes) -> Result<(), SendError> {
         let limit = self.inner.conn.config.max_outgoing_queue;
+        // Taken by value on success: cloning a `Bytes` made from a `String` allocates.
+        let mut bytes = Some(bytes);
         poll_fn(|cx| {
-            let head = {
-                let d = self.draft();
-                d.head()
-            };
             let mut guard = self.inner.conn.lock();
             let st = &mut *guard;
             let slot = match st.request.as_mut() {
@@ -534,16 +532,22 @@ impl Context {
                 return Poll::Pending;
             }
             if !slot.head_sent {
+                // Lock order: the connection, then the draft. No code holds the draft
+                // while it takes the connection lock.
+                let head = self.draft().head();
                 h.set_date(super::date::now());
                 if let Err(e) = h.send_response(head, BodyLength::Unknown) {
                     return Poll::Ready(Err(SendError::Protocol(e.to_string())));
                 }
                 slot.head_sent = true;
             }
-            if !bytes.is_empty() {
-                if let Err(e) = h.send_body(bytes.clone()) {
-                    return Poll::Ready(Err(SendError::Protocol(e.to_string())));
+            match bytes.take() {
+                Some(b) if !b.is_empty() => {
+                    if let Err(e) = h.send_body(b) {
+                        return Poll::Ready(Err(SendError::Protocol(e.to_string())));
+                    }
                 }
+                _ => {}
             }
             st.wake_driver(cx.waker());
             Poll::Ready(Ok(()))
