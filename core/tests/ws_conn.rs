@@ -908,3 +908,56 @@ fn middle_of_binary_payload_skips_the_input_buffer() {
         Some(WsEvent::Message(Message::Text("é".repeat(300))))
     );
 }
+
+#[test]
+fn recycled_buffer_holds_the_next_message() {
+    let now = Instant::now();
+    let mut c = server(no_timers());
+    c.handle_input(&cf(true, 2, b"first"), now);
+    let Some(WsEvent::Message(Message::Binary(mut buf))) = c.poll_event() else {
+        panic!("expected a binary message");
+    };
+    buf.reserve(4096);
+    let (ptr, cap) = (buf.as_ptr(), buf.capacity());
+    c.recycle_buffer(buf);
+    // A text message (fast path: whole frame in the input) lands in the same memory.
+    c.handle_input(&cf(true, 1, "second ✓".as_bytes()), now);
+    let Some(WsEvent::Message(Message::Text(text))) = c.poll_event() else {
+        panic!("expected a text message");
+    };
+    assert_eq!(text, "second ✓");
+    assert_eq!((text.as_ptr(), text.capacity()), (ptr, cap));
+    // Too large a buffer is not kept.
+    c.recycle_buffer(Vec::with_capacity(RECYCLE_MAX + 1));
+    c.handle_input(&cf(true, 2, b"third"), now);
+    let Some(WsEvent::Message(m)) = c.poll_event() else {
+        panic!("expected a message");
+    };
+    assert!(m.into_bytes().capacity() <= RECYCLE_MAX);
+}
+
+#[test]
+fn send_copied_writes_the_same_frames_as_send() {
+    for (len, max) in [
+        (0, None),
+        (5, None),
+        (125, None),
+        (126, None),
+        (700, None),
+        (700, Some(300)),
+    ] {
+        let payload: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+        let mut cfg = no_timers();
+        cfg.limits.max_outgoing_frame_size = max;
+        let mut a = server(cfg.clone());
+        let mut b = server(cfg);
+        a.send(DataKind::Text, Bytes::from(payload.clone()))
+            .unwrap();
+        b.send_copied(DataKind::Text, &payload).unwrap();
+        assert_eq!(
+            a.output().take_all(),
+            b.output().take_all(),
+            "len {len}, max {max:?}"
+        );
+    }
+}

@@ -5,13 +5,17 @@
 //! it is there because a handler may move a `Context` clone or a `Sender` into other tasks.
 
 use super::config::ServerConfig;
+use super::error::SendError;
 use crate::proto::http::ServerConnection;
+use crate::proto::outbuf::COPY_THRESHOLD;
 use crate::proto::ws::{DataKind, Message, WsConnection, WsState};
 use crate::proto::OutQueue;
 use bytes::Bytes;
 use std::collections::VecDeque;
+use std::future::poll_fn;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Poll;
 use std::task::Waker;
 
 /// The protocol the connection currently speaks.
@@ -66,9 +70,9 @@ pub(crate) struct WsSide {
 }
 
 /// Why [`ConnState::ws_try_send`] did not queue a message.
-pub(crate) enum WsSendRefused {
+pub(crate) enum WsSendRefused<P = Bytes> {
     /// The outgoing queue is over its limit; here is the payload back.
-    Full(Bytes),
+    Full(P),
     /// The connection is not open.
     Closed,
 }
@@ -84,6 +88,10 @@ pub(crate) struct ConnState {
     pub recv_waker: Option<Waker>,
     /// Tasks waiting for room in the outgoing queue.
     pub send_wakers: Vec<Waker>,
+    /// Something the handler may wait for happened while the driver's own task (which
+    /// polls the handler) was running, so no wake-up was sent: the driver polls the
+    /// handler again in the same turn.
+    pub nudged: bool,
 }
 
 /// Shared, immutable-after-accept facts about a connection plus its mutable state.
@@ -110,6 +118,7 @@ impl ConnShared {
                 driver_waker: None,
                 recv_waker: None,
                 send_wakers: Vec::new(),
+                nudged: false,
             }),
             peer,
             config,
@@ -141,20 +150,23 @@ impl ConnState {
         store_waker(&mut self.driver_waker, w);
     }
 
-    /// Wakes the receiver, unless it is the task `current` (it will look again anyway).
+    /// Wakes the receiver; if it is the task `current` (the driver's, which polls the
+    /// handler), marks the handler as nudged instead.
     pub(crate) fn wake_receiver(&mut self, current: Option<&Waker>) {
         if let Some(w) = self.recv_waker.take() {
             if current.is_some_and(|c| c.will_wake(&w)) {
+                self.nudged = true;
                 return;
             }
             w.wake();
         }
     }
 
-    /// Wakes every task waiting for room to send.
+    /// Wakes every task waiting for room to send (the task `current` is nudged instead).
     pub(crate) fn wake_senders(&mut self, current: Option<&Waker>) {
         for w in self.send_wakers.drain(..) {
             if current.is_some_and(|c| c.will_wake(&w)) {
+                self.nudged = true;
                 continue;
             }
             w.wake();
@@ -189,5 +201,64 @@ impl ConnState {
             }
             _ => Err(WsSendRefused::Closed),
         }
+    }
+
+    /// Like [`ConnState::ws_try_send`] for a whole [`Message`]: a small payload is copied
+    /// into the output and its buffer goes back to the protocol for the next message
+    /// received (an echo allocates nothing per message); a large one is queued by
+    /// reference.
+    pub(crate) fn ws_try_send_message(
+        &mut self,
+        msg: Message,
+        limit: usize,
+    ) -> Result<(), WsSendRefused<Message>> {
+        match &mut self.proto {
+            Proto::Ws(ws) if ws.state() == WsState::Open => {
+                if ws.output().len() > limit {
+                    return Err(WsSendRefused::Full(msg));
+                }
+                let (kind, buf) = match msg {
+                    Message::Text(s) => (DataKind::Text, s.into_bytes()),
+                    Message::Binary(b) => (DataKind::Binary, b),
+                };
+                let sent = if buf.len() < COPY_THRESHOLD {
+                    let r = ws.send_copied(kind, &buf);
+                    ws.recycle_buffer(buf);
+                    r
+                } else {
+                    ws.send(kind, Bytes::from(buf))
+                };
+                sent.map_err(|_| WsSendRefused::Closed)
+            }
+            _ => Err(WsSendRefused::Closed),
+        }
+    }
+}
+
+impl ConnShared {
+    /// Sends a whole message, waiting while the outgoing queue is over its limit.
+    pub(crate) async fn send_message(&self, msg: Message) -> Result<(), SendError> {
+        let limit = self.config.max_outgoing_queue;
+        let mut msg = Some(msg);
+        poll_fn(|cx| {
+            let mut st = self.lock();
+            let Some(m) = msg.take() else {
+                return Poll::Ready(Err(SendError::Closed));
+            };
+            match st.ws_try_send_message(m, limit) {
+                Ok(()) => {
+                    st.wake_driver(cx.waker());
+                    Poll::Ready(Ok(()))
+                }
+                Err(WsSendRefused::Full(m)) => {
+                    msg = Some(m);
+                    st.park_sender(cx.waker());
+                    st.wake_driver(cx.waker());
+                    Poll::Pending
+                }
+                Err(WsSendRefused::Closed) => Poll::Ready(Err(SendError::Closed)),
+            }
+        })
+        .await
     }
 }

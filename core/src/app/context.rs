@@ -328,8 +328,7 @@ impl Context {
         if self.inner.mode != Mode::Ws {
             return Err(SendError::Closed);
         }
-        let (kind, payload) = split_message(msg.into());
-        self.sender().send_raw(kind, payload).await
+        self.inner.conn.send_message(msg.into()).await
     }
 
     /// A handle that other tasks can use to send messages to this WebSocket connection.

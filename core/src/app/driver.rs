@@ -89,6 +89,13 @@ pub(crate) struct Driver<R: Runtime> {
     close_when_idle: bool,
     /// A valid WebSocket upgrade held back while request middleware decides on it.
     pending_upgrade: Option<PendingUpgrade>,
+    /// The socket said "no data" during this poll, so it will wake the task when data
+    /// comes: reading again before the next wake-up would only repeat the answer.
+    read_registered: bool,
+    /// The handler must be polled in this turn (new, or the task was woken from outside,
+    /// perhaps for it); otherwise it is polled only when the state it waits on changes
+    /// (`ConnState::nudged`).
+    handler_due: bool,
 }
 
 /// A WebSocket upgrade waiting for the request middleware (which may refuse it by sending a
@@ -131,6 +138,8 @@ impl<R: Runtime> Driver<R> {
             hard_deadline: None,
             close_when_idle: false,
             pending_upgrade: None,
+            read_registered: false,
+            handler_due: true,
         }
     }
 
@@ -147,7 +156,7 @@ impl<R: Runtime> Driver<R> {
 
     /// Reads once from the socket into the protocol, if it wants input.
     fn read(&mut self, cx: &mut TaskCx<'_>) -> io::Result<bool> {
-        if self.read_eof || !self.input_parsed {
+        if self.read_eof || !self.input_parsed || self.read_registered {
             return Ok(false);
         }
         let output_cap = self.output_cap();
@@ -173,7 +182,10 @@ impl<R: Runtime> Driver<R> {
                 buf.resize(size, 0);
             }
             match self.io.poll_read(cx, &mut buf[..size]) {
-                Poll::Pending => Ok(false),
+                Poll::Pending => {
+                    self.read_registered = true;
+                    Ok(false)
+                }
                 Poll::Ready(Err(e)) => Err(e),
                 Poll::Ready(Ok(n)) => {
                     let now = Instant::now();
@@ -345,15 +357,25 @@ impl<R: Runtime> Driver<R> {
                     progress = true;
                     match ev {
                         WsEvent::Message(m) => {
+                            let batch_full = w.output().len() >= WRITE_BATCH;
                             st.ws.inbound_bytes += message_len(&m);
                             st.ws.inbound.push_back(m);
                             // A handler waiting for this message gets to answer it before
                             // the next frame is parsed, so replies keep their order with
-                            // respect to a protocol error later in the same read.
+                            // respect to a protocol error later in the same read. It is
+                            // polled right here rather than in a new round of the driver
+                            // loop: a burst of small messages then costs one lock and one
+                            // handler poll per message, not a whole round each.
                             let waiting = st.recv_waker.is_some();
                             st.wake_receiver(Some(cx.waker()));
                             if waiting {
-                                return progress;
+                                // Polled now: the nudge is answered.
+                                st.nudged = false;
+                                drop(guard);
+                                self.poll_handler(cx);
+                                if batch_full {
+                                    return progress;
+                                }
                             }
                         }
                         WsEvent::PeerClose(_) | WsEvent::Closed | WsEvent::Error(_) => {
@@ -407,6 +429,7 @@ impl<R: Runtime> Driver<R> {
         let (target, params) = self.route(&head);
         let ctx = Context::new(self.conn.clone(), head, params, Mode::Http { id });
         self.handler = Some(chain(self.app.clone(), ctx.clone(), target, true));
+        self.handler_due = true;
         self.ctx = Some(ctx);
     }
 
@@ -459,6 +482,7 @@ impl<R: Runtime> Driver<R> {
                     target,
                 });
                 self.handler = Some(request_middleware_only(self.app.clone(), ctx.clone()));
+                self.handler_due = true;
                 self.ctx = Some(ctx);
             }
             Ok(request) => {
@@ -505,6 +529,7 @@ impl<R: Runtime> Driver<R> {
         let ctx = Context::new(self.conn.clone(), head, params, Mode::Ws);
         let with = with_request_middleware;
         self.handler = Some(chain(self.app.clone(), ctx.clone(), target, with));
+        self.handler_due = true;
         self.ctx = Some(ctx);
     }
 
@@ -513,6 +538,7 @@ impl<R: Runtime> Driver<R> {
         let Some(fut) = self.handler.as_mut() else {
             return false;
         };
+        self.handler_due = false;
         let outcome = catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx)));
         match outcome {
             Ok(Poll::Pending) => false,
@@ -796,6 +822,10 @@ impl<R: Runtime> Future for Driver<R> {
     fn poll(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<()> {
         let this = self.get_mut();
         this.conn.lock().set_driver_waker(cx.waker());
+        // A new wake-up: the socket may have data again, and the handler may have been
+        // woken by something outside the connection (a timer, a channel).
+        this.read_registered = false;
+        this.handler_due = true;
         for _ in 0..ROUNDS_PER_POLL {
             let mut progress = false;
             if this.phase == Phase::Open {
@@ -803,8 +833,10 @@ impl<R: Runtime> Future for Driver<R> {
             }
             progress |= this.read_or_fail(cx);
             progress |= this.process_events(cx);
-            progress |= this.poll_handler(cx);
-            progress |= this.process_events(cx);
+            if this.handler_due || std::mem::take(&mut this.conn.lock().nudged) {
+                progress |= this.poll_handler(cx);
+                progress |= this.process_events(cx);
+            }
             // Replies accumulate while work remains, so a burst of messages goes out in one
             // vectored write; write as soon as nothing else moves, or when a lot is queued.
             if !progress || this.queued() >= WRITE_BATCH {
@@ -814,7 +846,12 @@ impl<R: Runtime> Future for Driver<R> {
             if this.finished() {
                 return Poll::Ready(());
             }
-            progress |= this.poll_timer(cx);
+            // Deadlines matter only once the connection goes quiet (or at the end of the
+            // budget, below): checking them after every burst would cost a lock and a timer
+            // poll per round.
+            if !progress {
+                progress |= this.poll_timer(cx);
+            }
             if !progress {
                 // The handler may have made room for input during this round (it took
                 // queued messages): read again before sleeping, so that either data comes
@@ -827,6 +864,7 @@ impl<R: Runtime> Future for Driver<R> {
             }
         }
         this.flush(cx);
+        this.poll_timer(cx);
         cx.waker().wake_by_ref();
         Poll::Pending
     }

@@ -55,8 +55,10 @@ impl Sender {
 
     /// Sends a message, waiting while the outgoing queue is over its limit.
     pub async fn send(&self, msg: impl Into<Message>) -> Result<(), SendError> {
-        let (kind, payload) = split_message(msg.into());
-        self.send_raw(kind, payload).await
+        if !self.ws {
+            return Err(SendError::Closed);
+        }
+        self.conn.send_message(msg.into()).await
     }
 
     /// Sends a text message whose bytes are shared (for example by a broadcast to many

@@ -10,7 +10,10 @@ use std::collections::VecDeque;
 use std::io::IoSlice;
 
 /// Payloads at least this long are queued by reference instead of copied into the tail.
-const COPY_THRESHOLD: usize = 1024;
+pub const COPY_THRESHOLD: usize = 1024;
+
+/// First allocation of the tail buffer.
+pub const INITIAL_TAIL: usize = 4096;
 
 /// A queue of bytes to write, in order.
 #[derive(Debug, Default)]
@@ -41,8 +44,31 @@ impl OutQueue {
 
     /// Appends a copy of `data`.
     pub fn extend_from_slice(&mut self, data: &[u8]) {
+        self.reserve_tail(data.len());
         self.tail.extend_from_slice(data);
         self.len += data.len();
+    }
+
+    /// Appends a copy of each of `parts`, in order (for example a frame header and its
+    /// payload), reserving room for all of them at once.
+    pub fn extend_from_slices(&mut self, parts: &[&[u8]]) {
+        let total = parts.iter().map(|p| p.len()).sum();
+        self.reserve_tail(total);
+        for p in parts {
+            self.tail.extend_from_slice(p);
+        }
+        self.len += total;
+    }
+
+    /// Makes room for `additional` bytes in the tail. A tail without memory (a new or
+    /// idle queue) starts at [`INITIAL_TAIL`] bytes, so a burst of small writes costs one
+    /// allocation instead of a chain of doublings.
+    fn reserve_tail(&mut self, additional: usize) {
+        if self.tail.capacity() == 0 {
+            self.tail = BytesMut::with_capacity(additional.max(INITIAL_TAIL));
+        } else {
+            self.tail.reserve(additional);
+        }
     }
 
     /// Appends `data`, copying it only when it is small.
@@ -59,6 +85,7 @@ impl OutQueue {
     /// Runs `f` on the tail buffer so a caller can encode into it in place; the bytes `f`
     /// appends are queued.
     pub fn with_tail<R>(&mut self, f: impl FnOnce(&mut BytesMut) -> R) -> R {
+        self.reserve_tail(0);
         let before = self.tail.len();
         let r = f(&mut self.tail);
         self.len += self.tail.len() - before;

@@ -54,6 +54,9 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
+/// Largest message buffer [`WsConnection::recycle_buffer`] keeps for reuse.
+pub const RECYCLE_MAX: usize = 64 * 1024;
+
 /// Configuration of a [`WsConnection`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WsConfig {
@@ -141,6 +144,9 @@ pub struct WsConnection {
     msg: Option<Assembly>,
     ctrl: Vec<u8>,
     out: OutQueue,
+    /// An emptied message buffer handed back by the application, reused by the next
+    /// message so a request/reply exchange allocates nothing per message.
+    spare: Vec<u8>,
     events: VecDeque<WsEvent>,
     eof: bool,
     closed_queued: bool,
@@ -166,6 +172,7 @@ impl WsConnection {
             msg: None,
             ctrl: Vec::new(),
             out: OutQueue::new(),
+            spare: Vec::new(),
             events: VecDeque::new(),
             eof: false,
             closed_queued: false,
@@ -270,6 +277,9 @@ impl WsConnection {
             {
                 return None;
             }
+            if let Some(m) = self.whole_small_frame() {
+                return Some(WsEvent::Message(m));
+            }
             match self.step() {
                 Ok(Step::Event(ev)) => return Some(ev),
                 Ok(Step::Continue) => {}
@@ -322,6 +332,7 @@ impl WsConnection {
         if self.events.is_empty() && self.events.capacity() > 0 {
             self.events = VecDeque::new();
         }
+        self.spare = Vec::new();
         self.out.release_idle();
     }
 
@@ -382,6 +393,39 @@ impl WsConnection {
             offset = end;
         }
         Ok(())
+    }
+
+    /// Sends one whole message like [`WsConnection::send`], copying `payload` into the
+    /// output queue (for small payloads the caller does not keep, such as a received
+    /// message echoed back; its buffer can then be given to
+    /// [`WsConnection::recycle_buffer`]).
+    pub fn send_copied(&mut self, kind: DataKind, payload: &[u8]) -> Result<(), WsUsageError> {
+        let max = self.config.limits.max_outgoing_frame_size;
+        if max.is_some_and(|m| payload.len() > m.max(1)) {
+            return self.send(kind, Bytes::copy_from_slice(payload));
+        }
+        self.check_open()?;
+        debug_assert!(
+            kind == DataKind::Binary || std::str::from_utf8(payload).is_ok(),
+            "text message payload is not UTF-8"
+        );
+        let op = match kind {
+            DataKind::Text => Opcode::Text,
+            DataKind::Binary => Opcode::Binary,
+        };
+        let (h, n) = FrameHeader::new(op, true, payload.len() as u64).to_array();
+        self.out.extend_from_slices(&[&h[..n], payload]);
+        Ok(())
+    }
+
+    /// Hands back the buffer of a message the application is done with; the next message
+    /// received is assembled in it instead of a new allocation. Buffers larger than
+    /// [`RECYCLE_MAX`] are dropped, so a rare large message does not pin its memory.
+    pub fn recycle_buffer(&mut self, mut buf: Vec<u8>) {
+        if buf.capacity() <= RECYCLE_MAX && buf.capacity() > self.spare.capacity() {
+            buf.clear();
+            self.spare = buf;
+        }
     }
 
     /// Sends a ping (payload at most 125 bytes).
@@ -458,6 +502,61 @@ impl WsConnection {
         self.queue_closed();
     }
 
+    /// The fast path for the common case: the input starts with a whole, unfragmented
+    /// text or binary frame of at most 64 KiB, within the limits (and valid UTF-8 if it
+    /// is text). It becomes a message in one step. Anything else, including every
+    /// error, is left to the general parser ([`WsConnection::step`]), which applies the
+    /// same rules frame by frame.
+    fn whole_small_frame(&mut self) -> Option<Message> {
+        if !matches!(self.read, Read::Header) || self.msg.is_some() || self.config.stream_fragments
+        {
+            return None;
+        }
+        let b = &self.inbuf[..];
+        let (&b0, &b1) = (b.first()?, b.get(1)?);
+        // FIN, no RSV bits, Text or Binary; masked (every client frame must be).
+        let kind = match b0 {
+            0x81 => DataKind::Text,
+            0x82 => DataKind::Binary,
+            _ => return None,
+        };
+        let (len, start) = match b1 {
+            0x80..=0xFD => ((b1 & 0x7F) as usize, 6),
+            0xFE => {
+                let n = u16::from_be_bytes([*b.get(2)?, *b.get(3)?]) as usize;
+                if n < 126 {
+                    return None; // non-minimal length: the general parser rejects it
+                }
+                (n, 8)
+            }
+            _ => return None,
+        };
+        let l = &self.config.limits;
+        if b.len() < start + len
+            || len as u64 > l.max_frame_size
+            || len as u64 > l.max_message_size
+            || l.max_fragments == 0
+        {
+            return None;
+        }
+        let key = [b[start - 4], b[start - 3], b[start - 2], b[start - 1]];
+        let mut buf = std::mem::take(&mut self.spare);
+        unmask_into(&mut buf, &b[start..start + len], key, 0);
+        let msg = match kind {
+            DataKind::Binary => Message::Binary(buf),
+            DataKind::Text => match String::from_utf8(buf) {
+                Ok(text) => Message::Text(text),
+                Err(e) => {
+                    // Invalid: the general parser fails the connection with 1007.
+                    self.recycle_buffer(e.into_bytes());
+                    return None;
+                }
+            },
+        };
+        self.inbuf.advance(start + len);
+        Some(msg)
+    }
+
     fn step(&mut self) -> Result<Step, WsError> {
         match self.read {
             Read::Header => {
@@ -500,7 +599,8 @@ impl WsConnection {
                 } else {
                     DataKind::Binary
                 };
-                self.msg = Some(Assembly::new(kind));
+                let buf = std::mem::take(&mut self.spare);
+                self.msg = Some(Assembly::with_buffer(kind, buf));
             }
         }
         let a = self.msg.as_mut().expect("message set above");
@@ -621,8 +721,8 @@ impl WsConnection {
 
 /// Queues a data frame: header in the tail, payload by reference when large.
 fn write_data(out: &mut OutQueue, op: Opcode, fin: bool, payload: Bytes) {
-    let h = FrameHeader::new(op, fin, payload.len() as u64);
-    out.with_tail(|t| h.encode(t));
+    let (h, n) = FrameHeader::new(op, fin, payload.len() as u64).to_array();
+    out.extend_from_slice(&h[..n]);
     if !payload.is_empty() {
         out.push(payload);
     }
@@ -631,11 +731,8 @@ fn write_data(out: &mut OutQueue, op: Opcode, fin: bool, payload: Bytes) {
 /// Queues a control frame (payload at most 125 bytes, copied into the tail).
 fn write_control(out: &mut OutQueue, op: Opcode, payload: &[u8]) {
     debug_assert!(payload.len() <= MAX_CONTROL_PAYLOAD);
-    let h = FrameHeader::new(op, true, payload.len() as u64);
-    out.with_tail(|t| {
-        h.encode(t);
-        t.extend_from_slice(payload);
-    });
+    let (h, n) = FrameHeader::new(op, true, payload.len() as u64).to_array();
+    out.extend_from_slices(&[&h[..n], payload]);
 }
 
 /// Queues a close frame with a status code and a reason cut to fit.

@@ -188,23 +188,37 @@ impl FrameHeader {
 
     /// Writes the header, with the length in its minimal form.
     pub fn encode(&self, dst: &mut impl BufMut) {
-        let b0 = (self.fin as u8) << 7 | (self.rsv & 0x07) << 4 | self.opcode.as_u8();
+        let (buf, n) = self.to_array();
+        dst.put_slice(&buf[..n]);
+    }
+
+    /// The encoded header in a fixed array, and how many of its bytes are used (lets a
+    /// caller reserve room once for header and payload together).
+    pub fn to_array(&self) -> ([u8; MAX_HEADER_LEN], usize) {
+        let mut b = [0u8; MAX_HEADER_LEN];
+        b[0] = (self.fin as u8) << 7 | (self.rsv & 0x07) << 4 | self.opcode.as_u8();
         let m = if self.mask.is_some() { 0x80 } else { 0 };
-        dst.put_u8(b0);
-        match self.payload_len {
-            n @ 0..=125 => dst.put_u8(m | n as u8),
-            n @ 126..=0xFFFF => {
-                dst.put_u8(m | 126);
-                dst.put_u16(n as u16);
+        let mut n = match self.payload_len {
+            len @ 0..=125 => {
+                b[1] = m | len as u8;
+                2
             }
-            n => {
-                dst.put_u8(m | 127);
-                dst.put_u64(n);
+            len @ 126..=0xFFFF => {
+                b[1] = m | 126;
+                b[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+                4
             }
-        }
+            len => {
+                b[1] = m | 127;
+                b[2..10].copy_from_slice(&len.to_be_bytes());
+                10
+            }
+        };
         if let Some(k) = self.mask {
-            dst.put_slice(&k);
+            b[n..n + 4].copy_from_slice(&k);
+            n += 4;
         }
+        (b, n)
     }
 }
 

@@ -94,10 +94,12 @@ pub(crate) struct Assembly {
 }
 
 impl Assembly {
-    pub fn new(kind: DataKind) -> Self {
+    /// A message of `kind` assembled in `buf` (empty; its capacity is reused).
+    pub fn with_buffer(kind: DataKind, buf: Vec<u8>) -> Self {
+        debug_assert!(buf.is_empty());
         Assembly {
             kind,
-            buf: Vec::new(),
+            buf,
             utf8: Utf8Validator::new(),
             fragments: 0,
             size: 0,

@@ -84,7 +84,7 @@ pub mod message;
 pub mod utf8;
 
 pub use close::{CloseCode, CloseFrame};
-pub use conn::{WsConfig, WsConnection, WsEvent, WsState};
+pub use conn::{WsConfig, WsConnection, WsEvent, WsState, RECYCLE_MAX};
 pub use error::{WsError, WsUsageError};
 pub use frame::{FrameHeader, Opcode};
 pub use handshake::{accept_key, validate_request, HandshakeError, HandshakeRequest};
