@@ -961,3 +961,23 @@ fn send_copied_writes_the_same_frames_as_send() {
         );
     }
 }
+
+#[test]
+fn recycling_a_buffer_mid_control_frame_keeps_its_payload() {
+    let now = Instant::now();
+    let mut c = server(no_timers());
+    let ping = cf(true, 9, b"ping payload");
+    c.handle_input(&ping[..9], now);
+    assert_eq!(c.poll_event(), None);
+    // The application hands back a buffer while the ping's payload is half read.
+    c.recycle_buffer(Vec::with_capacity(256));
+    c.handle_input(&ping[9..], now);
+    assert_eq!(
+        c.poll_event(),
+        Some(WsEvent::Ping(Bytes::from_static(b"ping payload")))
+    );
+    assert_eq!(
+        server_frames(&c.output().take_all()),
+        vec![(true, Opcode::Pong, b"ping payload".to_vec())]
+    );
+}

@@ -12,11 +12,11 @@ use crate::proto::ws::{DataKind, Message, WsConnection, WsState};
 use crate::proto::OutQueue;
 use bytes::Bytes;
 use std::collections::VecDeque;
-use std::future::poll_fn;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::Poll;
-use std::task::Waker;
+use std::task::{Context as TaskCx, Poll, Waker};
 
 /// The protocol the connection currently speaks.
 pub(crate) enum Proto {
@@ -237,28 +237,40 @@ impl ConnState {
 
 impl ConnShared {
     /// Sends a whole message, waiting while the outgoing queue is over its limit.
-    pub(crate) async fn send_message(&self, msg: Message) -> Result<(), SendError> {
-        let limit = self.config.max_outgoing_queue;
-        let mut msg = Some(msg);
-        poll_fn(|cx| {
-            let mut st = self.lock();
-            let Some(m) = msg.take() else {
-                return Poll::Ready(Err(SendError::Closed));
-            };
-            match st.ws_try_send_message(m, limit) {
-                Ok(()) => {
-                    st.wake_driver(cx.waker());
-                    Poll::Ready(Ok(()))
-                }
-                Err(WsSendRefused::Full(m)) => {
-                    msg = Some(m);
-                    st.park_sender(cx.waker());
-                    st.wake_driver(cx.waker());
-                    Poll::Pending
-                }
-                Err(WsSendRefused::Closed) => Poll::Ready(Err(SendError::Closed)),
+    pub(crate) fn send_message(&self, msg: Option<Message>) -> SendMessage<'_> {
+        SendMessage { conn: self, msg }
+    }
+}
+
+/// The future of `send_message` (a named type keeps it small: it is part of every
+/// handler future that sends, and so of the memory of every connection).
+pub(crate) struct SendMessage<'a> {
+    conn: &'a ConnShared,
+    /// `None` once sent, or from the start when the context is not a WebSocket.
+    msg: Option<Message>,
+}
+
+impl Future for SendMessage<'_> {
+    type Output = Result<(), SendError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let Some(m) = this.msg.take() else {
+            return Poll::Ready(Err(SendError::Closed));
+        };
+        let mut st = this.conn.lock();
+        match st.ws_try_send_message(m, this.conn.config.max_outgoing_queue) {
+            Ok(()) => {
+                st.wake_driver(cx.waker());
+                Poll::Ready(Ok(()))
             }
-        })
-        .await
+            Err(WsSendRefused::Full(m)) => {
+                this.msg = Some(m);
+                st.park_sender(cx.waker());
+                st.wake_driver(cx.waker());
+                Poll::Pending
+            }
+            Err(WsSendRefused::Closed) => Poll::Ready(Err(SendError::Closed)),
+        }
     }
 }

@@ -11,7 +11,7 @@ use crate::proto::http::{BodyLength, Method, RequestHead, ResponseHead};
 use crate::proto::ws::{CloseCode, DataKind, Message};
 use bytes::Bytes;
 use std::borrow::Cow;
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Poll;
@@ -78,7 +78,8 @@ impl Draft {
 pub(crate) struct CtxInner {
     pub conn: Arc<ConnShared>,
     pub head: RequestHead,
-    pub params: Vec<(String, String)>,
+    /// Boxed slice rather than `Vec`: a WebSocket keeps its context for life.
+    pub params: Box<[(String, String)]>,
     pub mode: Mode,
     pub draft: Mutex<Draft>,
 }
@@ -114,7 +115,7 @@ impl Context {
             inner: Arc::new(CtxInner {
                 conn,
                 head,
-                params,
+                params: params.into_boxed_slice(),
                 mode,
                 draft: Mutex::new(Draft::new()),
             }),
@@ -324,11 +325,12 @@ impl Context {
 
     /// Sends one WebSocket message, waiting while the outgoing queue is over its limit.
     /// `Err(SendError::Closed)` once the connection is closing or closed.
-    pub async fn send_message(&self, msg: impl Into<Message>) -> Result<(), SendError> {
-        if self.inner.mode != Mode::Ws {
-            return Err(SendError::Closed);
-        }
-        self.inner.conn.send_message(msg.into()).await
+    pub fn send_message(
+        &self,
+        msg: impl Into<Message>,
+    ) -> impl Future<Output = Result<(), SendError>> + Send + '_ {
+        let msg = (self.inner.mode == Mode::Ws).then(|| msg.into());
+        self.inner.conn.send_message(msg)
     }
 
     /// A handle that other tasks can use to send messages to this WebSocket connection.

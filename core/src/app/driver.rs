@@ -88,7 +88,8 @@ pub(crate) struct Driver<R: Runtime> {
     /// Close an idle keep-alive connection (graceful shutdown).
     close_when_idle: bool,
     /// A valid WebSocket upgrade held back while request middleware decides on it.
-    pending_upgrade: Option<PendingUpgrade>,
+    /// Boxed: it is rare and large, and the driver lives as long as the connection.
+    pending_upgrade: Option<Box<PendingUpgrade>>,
     /// The socket said "no data" during this poll, so it will wake the task when data
     /// comes: reading again before the next wake-up would only repeat the answer.
     read_registered: bool,
@@ -258,28 +259,34 @@ impl<R: Runtime> Driver<R> {
         }
     }
 
-    /// Writes queued output until the queue is empty or the socket is full.
+    /// Writes queued output until the queue is empty or the socket is full. Returns
+    /// whether the write unblocked something that needs another round: input and parsing
+    /// held back by a full output queue, or a sender in this task (nudged). Writing alone
+    /// does not: the round that called it goes on to the close sequence and the timer.
     fn write(&mut self, cx: &mut TaskCx<'_>) -> io::Result<bool> {
         let limit = self.conn.config.max_outgoing_queue;
-        let mut progress = false;
+        let cap = self.output_cap();
+        let mut unblocked = false;
         loop {
             let mut st = self.conn.lock();
+            let nudged = st.nudged;
             let Some(out) = st.proto.output() else {
-                return Ok(progress);
+                return Ok(unblocked || nudged);
             };
             if out.is_empty() {
-                return Ok(progress);
+                return Ok(unblocked || nudged);
             }
+            let was_over = out.len() > cap;
             let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
             let n = out.io_slices(&mut slices);
             match self.io.poll_write_vectored(cx, &slices[..n]) {
-                Poll::Pending => return Ok(progress),
+                Poll::Pending => return Ok(unblocked || nudged),
                 Poll::Ready(Err(e)) => return Err(e),
                 Poll::Ready(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
                 Poll::Ready(Ok(k)) => {
                     out.advance(k);
                     let left = out.len();
-                    progress = true;
+                    unblocked |= was_over && left <= cap;
                     if left <= limit && !st.send_wakers.is_empty() {
                         st.wake_senders(Some(cx.waker()));
                     }
@@ -475,12 +482,12 @@ impl<R: Runtime> Driver<R> {
                     params.clone(),
                     Mode::Http { id },
                 );
-                self.pending_upgrade = Some(PendingUpgrade {
+                self.pending_upgrade = Some(Box::new(PendingUpgrade {
                     request,
                     head,
                     params,
                     target,
-                });
+                }));
                 self.handler = Some(request_middleware_only(self.app.clone(), ctx.clone()));
                 self.handler_due = true;
                 self.ctx = Some(ctx);
@@ -513,10 +520,11 @@ impl<R: Runtime> Driver<R> {
         let Ok(leftover) = h.accept_upgrade(response) else {
             return;
         };
-        // The 101 (and anything queued before it) goes out first, on the WebSocket's queue.
-        let pending = h.output().take_all();
+        // The 101 (and anything queued before it) goes out first: the WebSocket takes over
+        // the HTTP output queue as it is.
+        let pending = std::mem::take(h.output());
         let mut w = WsConnection::with_shared_config(self.app.ws_config.clone(), now);
-        w.output().extend_from_slice(&pending);
+        *w.output() = pending;
         if !leftover.is_empty() {
             w.handle_input(&leftover, now);
         }
@@ -557,7 +565,7 @@ impl<R: Runtime> Driver<R> {
 
     /// Completes what the handler left open: the HTTP response, or the WebSocket.
     fn handler_done(&mut self, panicked: bool) {
-        if let Some(up) = self.pending_upgrade.take() {
+        if let Some(up) = self.pending_upgrade.take().map(|b| *b) {
             let refused = panicked || {
                 let st = self.conn.lock();
                 st.request.as_ref().is_none_or(|s| s.head_sent)

@@ -6,7 +6,7 @@ use super::context::split_message;
 use super::error::{SendError, TrySendError};
 use crate::proto::ws::{CloseCode, DataKind, Message, WsState};
 use bytes::Bytes;
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Instant;
@@ -54,11 +54,11 @@ impl Sender {
     }
 
     /// Sends a message, waiting while the outgoing queue is over its limit.
-    pub async fn send(&self, msg: impl Into<Message>) -> Result<(), SendError> {
-        if !self.ws {
-            return Err(SendError::Closed);
-        }
-        self.conn.send_message(msg.into()).await
+    pub fn send(
+        &self,
+        msg: impl Into<Message>,
+    ) -> impl Future<Output = Result<(), SendError>> + Send + '_ {
+        self.conn.send_message(self.ws.then(|| msg.into()))
     }
 
     /// Sends a text message whose bytes are shared (for example by a broadcast to many

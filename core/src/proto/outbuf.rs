@@ -13,7 +13,7 @@ use std::io::IoSlice;
 pub const COPY_THRESHOLD: usize = 1024;
 
 /// First allocation of the tail buffer.
-pub const INITIAL_TAIL: usize = 4096;
+pub const INITIAL_TAIL: usize = 1024;
 
 /// A queue of bytes to write, in order.
 #[derive(Debug, Default)]

@@ -427,7 +427,13 @@ impl ServerConnection {
         };
         let lines = self.scanner.header_lines;
         self.scanner = HeadScanner::default();
-        let bytes = self.buf.split_to(end).freeze();
+        // A head that is the whole buffer (the usual case: one request per read) takes the
+        // buffer itself, which costs no shared-ownership record the way a split does.
+        let bytes = if end == self.buf.len() {
+            std::mem::take(&mut self.buf).freeze()
+        } else {
+            self.buf.split_to(end).freeze()
+        };
         let head = match parse_head(bytes, lines, &self.limits) {
             Ok(h) => h,
             Err(e) => return Some(self.fail(e)),

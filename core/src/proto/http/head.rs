@@ -182,9 +182,10 @@ pub(crate) fn trim_ows(mut v: &[u8]) -> &[u8] {
 /// A parsed request head.
 #[derive(Clone)]
 pub struct RequestHead {
-    bytes: Bytes,
     method: Method,
-    target: Range<usize>,
+    /// Offsets of the target in the head's bytes (held by `headers`, so one handle
+    /// serves both).
+    target: Range<u32>,
     version: Version,
     headers: Headers,
     keep_alive: bool,
@@ -212,7 +213,8 @@ impl RequestHead {
 
     /// The request-target as received (origin-form normally).
     pub fn target(&self) -> &str {
-        std::str::from_utf8(&self.bytes[self.target.clone()]).unwrap_or("")
+        let (a, b) = (self.target.start as usize, self.target.end as usize);
+        std::str::from_utf8(&self.headers.bytes[a..b]).unwrap_or("")
     }
 
     /// The target before `?` (and before `#`, which should not be sent at all).
@@ -488,10 +490,7 @@ pub(crate) fn parse_head(
         // In range: every offset is within `bytes`, checked above to fit in 32 bits.
         entries.push([n.start, n.end, v.start, v.end].map(|x| x as u32));
     }
-    let headers = Headers {
-        bytes: bytes.clone(),
-        entries,
-    };
+    let headers = Headers { bytes, entries };
 
     if version == Version::Http11 {
         let hosts = headers.get_all("host").count();
@@ -514,9 +513,9 @@ pub(crate) fn parse_head(
         && headers.get("upgrade").is_some()
         && headers.has_token("connection", "upgrade");
     Ok(RequestHead {
-        bytes,
         method,
-        target,
+        // In range: checked above to fit in 32 bits, like the header offsets.
+        target: target.start as u32..target.end as u32,
         version,
         headers,
         keep_alive,

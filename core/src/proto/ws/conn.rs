@@ -50,7 +50,6 @@ use super::mask::{apply_mask, unmask_into};
 use super::message::{Assembly, DataKind, Message};
 use crate::proto::{OutQueue, WsLimits};
 use bytes::{Buf, Bytes, BytesMut};
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -128,6 +127,16 @@ struct InFrame {
     done: u64,
 }
 
+/// What remains to report once the connection has decided to end.
+#[derive(Debug)]
+enum Ending {
+    None,
+    /// [`WsEvent::Closed`] is next.
+    Closed,
+    /// [`WsEvent::Error`], then [`WsEvent::Closed`].
+    Error(WsError),
+}
+
 enum Step {
     Event(WsEvent),
     Continue,
@@ -141,13 +150,16 @@ pub struct WsConnection {
     state: WsState,
     inbuf: BytesMut,
     read: Read,
-    msg: Option<Assembly>,
-    ctrl: Vec<u8>,
+    /// The message being assembled by the general parser (boxed: most messages take the
+    /// one-step path and never need it, and an idle connection should be small).
+    msg: Option<Box<Assembly>>,
     out: OutQueue,
     /// An emptied message buffer handed back by the application, reused by the next
-    /// message so a request/reply exchange allocates nothing per message.
+    /// message so a request/reply exchange allocates nothing per message. It also
+    /// collects the payload of a control frame.
     spare: Vec<u8>,
-    events: VecDeque<WsEvent>,
+    /// Events decided but not yet reported: the connection is ending.
+    ending: Ending,
     eof: bool,
     closed_queued: bool,
     last_input: Instant,
@@ -170,10 +182,9 @@ impl WsConnection {
             inbuf: BytesMut::new(),
             read: Read::Header,
             msg: None,
-            ctrl: Vec::new(),
             out: OutQueue::new(),
             spare: Vec::new(),
-            events: VecDeque::new(),
+            ending: Ending::None,
             eof: false,
             closed_queued: false,
             last_input: now,
@@ -267,11 +278,16 @@ impl WsConnection {
     /// The next event, parsing buffered input as far as needed for it.
     pub fn poll_event(&mut self) -> Option<WsEvent> {
         loop {
-            if let Some(ev) = self.events.pop_front() {
-                if ev == WsEvent::Closed {
-                    self.state = WsState::Closed;
+            match std::mem::replace(&mut self.ending, Ending::None) {
+                Ending::None => {}
+                Ending::Error(e) => {
+                    self.ending = Ending::Closed;
+                    return Some(WsEvent::Error(e));
                 }
-                return Some(ev);
+                Ending::Closed => {
+                    self.state = WsState::Closed;
+                    return Some(WsEvent::Closed);
+                }
             }
             if self.closed_queued || matches!(self.state, WsState::ClosingRemote | WsState::Closed)
             {
@@ -328,9 +344,6 @@ impl WsConnection {
     pub fn release_idle_buffers(&mut self) {
         if self.inbuf.is_empty() && self.inbuf.capacity() > 0 {
             self.inbuf = BytesMut::new();
-        }
-        if self.events.is_empty() && self.events.capacity() > 0 {
-            self.events = VecDeque::new();
         }
         self.spare = Vec::new();
         self.out.release_idle();
@@ -422,6 +435,9 @@ impl WsConnection {
     /// received is assembled in it instead of a new allocation. Buffers larger than
     /// [`RECYCLE_MAX`] are dropped, so a rare large message does not pin its memory.
     pub fn recycle_buffer(&mut self, mut buf: Vec<u8>) {
+        if matches!(self.read, Read::Payload(f) if f.opcode.is_control()) {
+            return; // `spare` holds the control frame being read
+        }
         if buf.capacity() <= RECYCLE_MAX && buf.capacity() > self.spare.capacity() {
             buf.clear();
             self.spare = buf;
@@ -483,7 +499,9 @@ impl WsConnection {
     fn queue_closed(&mut self) {
         if !self.closed_queued {
             self.closed_queued = true;
-            self.events.push_back(WsEvent::Closed);
+            if matches!(self.ending, Ending::None) {
+                self.ending = Ending::Closed;
+            }
         }
     }
 
@@ -498,7 +516,7 @@ impl WsConnection {
         self.state = WsState::Closed;
         self.inbuf = BytesMut::new();
         self.msg = None;
-        self.events.push_back(WsEvent::Error(e));
+        self.ending = Ending::Error(e);
         self.queue_closed();
     }
 
@@ -583,7 +601,7 @@ impl WsConnection {
     fn begin_frame(&mut self, h: &FrameHeader) -> Result<(), WsError> {
         let l = &self.config.limits;
         if h.opcode.is_control() {
-            self.ctrl.clear();
+            self.spare.clear();
             return Ok(());
         }
         if h.payload_len > l.max_frame_size {
@@ -600,7 +618,7 @@ impl WsConnection {
                     DataKind::Binary
                 };
                 let buf = std::mem::take(&mut self.spare);
-                self.msg = Some(Assembly::with_buffer(kind, buf));
+                self.msg = Some(Box::new(Assembly::with_buffer(kind, buf)));
             }
         }
         let a = self.msg.as_mut().expect("message set above");
@@ -635,7 +653,7 @@ impl WsConnection {
         };
 
         if f.opcode.is_control() {
-            unmask_into(&mut self.ctrl, &self.inbuf[..take], f.key, phase);
+            unmask_into(&mut self.spare, &self.inbuf[..take], f.key, phase);
             self.inbuf.advance(take);
             if !complete {
                 return Ok(Step::NeedMore);
@@ -691,7 +709,7 @@ impl WsConnection {
     }
 
     fn control(&mut self, op: Opcode) -> Result<Step, WsError> {
-        let payload = std::mem::take(&mut self.ctrl);
+        let payload = std::mem::take(&mut self.spare);
         match op {
             Opcode::Ping => {
                 if self.state == WsState::Open {
