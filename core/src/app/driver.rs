@@ -17,7 +17,7 @@ use super::conn::{BodyState, ConnShared, Proto, RequestSlot};
 use super::context::{message_len, Context, Mode};
 use super::handler::{BoxFuture, SharedHandler};
 use super::router::RouteMatch;
-use super::runtime::{Runtime, Timer, Transport};
+use super::runtime::{Runtime, Transport};
 use super::server::{App, ServerShared};
 use crate::proto::http::{BodyLength, HttpEvent, RequestHead, ResponseHead};
 use crate::proto::ws::{self, CloseCode, HandshakeRequest, WsConnection, WsEvent, WsState};
@@ -67,16 +67,14 @@ enum Target {
 }
 
 pub(crate) struct Driver<R: Runtime> {
-    rt: R,
     io: R::Stream,
     conn: Arc<ConnShared>,
-    app: Arc<App>,
     server: Arc<ServerShared>,
     id: u64,
     handler: Option<BoxFuture>,
     ctx: Option<Context>,
     next_request: u64,
-    timer: Option<R::Timer>,
+    /// The deadline registered with the server's [`Deadlines`](super::deadlines).
     armed: Option<Instant>,
     read_eof: bool,
     /// The protocol has parsed everything it was given: reading more is useful. While it
@@ -84,7 +82,6 @@ pub(crate) struct Driver<R: Runtime> {
     input_parsed: bool,
     phase: Phase,
     shutdown_seen: bool,
-    hard_deadline: Option<Instant>,
     /// Close an idle keep-alive connection (graceful shutdown).
     close_when_idle: bool,
     /// A valid WebSocket upgrade held back while request middleware decides on it.
@@ -113,30 +110,24 @@ impl<R: Runtime> Unpin for Driver<R> {}
 
 impl<R: Runtime> Driver<R> {
     pub(crate) fn new(
-        rt: R,
         io: R::Stream,
         conn: Arc<ConnShared>,
-        app: Arc<App>,
         server: Arc<ServerShared>,
         id: u64,
     ) -> Self {
         Driver {
-            rt,
             io,
             conn,
-            app,
             server,
             id,
             handler: None,
             ctx: None,
             next_request: 0,
-            timer: None,
             armed: None,
             read_eof: false,
             input_parsed: true,
             phase: Phase::Open,
             shutdown_seen: false,
-            hard_deadline: None,
             close_when_idle: false,
             pending_upgrade: None,
             read_registered: false,
@@ -399,7 +390,7 @@ impl<R: Runtime> Driver<R> {
     }
 
     fn route(&self, head: &RequestHead) -> (Target, Vec<(String, String)>) {
-        match self.app.router.lookup(head.method(), head.path()) {
+        match self.server.app.router.lookup(head.method(), head.path()) {
             RouteMatch::Found { handler, params } => (Target::Handler(handler), params),
             RouteMatch::MethodNotAllowed(allowed) => (Target::MethodNotAllowed(allowed), vec![]),
             RouteMatch::NotFound => (Target::NotFound, vec![]),
@@ -435,7 +426,7 @@ impl<R: Runtime> Driver<R> {
         }
         let (target, params) = self.route(&head);
         let ctx = Context::new(self.conn.clone(), head, params, Mode::Http { id });
-        self.handler = Some(chain(self.app.clone(), ctx.clone(), target, true));
+        self.handler = Some(chain(self.server.app.clone(), ctx.clone(), target, true));
         self.handler_due = true;
         self.ctx = Some(ctx);
     }
@@ -463,7 +454,7 @@ impl<R: Runtime> Driver<R> {
                 let _ = h.send_body(Bytes::from(body));
                 let _ = h.finish_response();
             }
-            Ok(request) if !self.app.request_middleware.is_empty() => {
+            Ok(request) if !self.server.app.request_middleware.is_empty() => {
                 // Let the request middleware see the upgrade request first, as an HTTP
                 // request: if it answers (401, 403...), that answer replaces the 101.
                 let id = self.next_request;
@@ -488,7 +479,10 @@ impl<R: Runtime> Driver<R> {
                     params,
                     target,
                 }));
-                self.handler = Some(request_middleware_only(self.app.clone(), ctx.clone()));
+                self.handler = Some(request_middleware_only(
+                    self.server.app.clone(),
+                    ctx.clone(),
+                ));
                 self.handler_due = true;
                 self.ctx = Some(ctx);
             }
@@ -523,7 +517,7 @@ impl<R: Runtime> Driver<R> {
         // The 101 (and anything queued before it) goes out first: the WebSocket takes over
         // the HTTP output queue as it is.
         let pending = std::mem::take(h.output());
-        let mut w = WsConnection::with_shared_config(self.app.ws_config.clone(), now);
+        let mut w = WsConnection::with_shared_config(self.server.app.ws_config.clone(), now);
         *w.output() = pending;
         if !leftover.is_empty() {
             w.handle_input(&leftover, now);
@@ -536,7 +530,7 @@ impl<R: Runtime> Driver<R> {
         drop(guard);
         let ctx = Context::new(self.conn.clone(), head, params, Mode::Ws);
         let with = with_request_middleware;
-        self.handler = Some(chain(self.app.clone(), ctx.clone(), target, with));
+        self.handler = Some(chain(self.server.app.clone(), ctx.clone(), target, with));
         self.handler_due = true;
         self.ctx = Some(ctx);
     }
@@ -646,7 +640,6 @@ impl<R: Runtime> Driver<R> {
         }
         self.shutdown_seen = true;
         let now = Instant::now();
-        self.hard_deadline = Some(now + self.conn.config.shutdown_timeout);
         let busy = self.handler.is_some();
         let mut st = self.conn.lock();
         match &mut st.proto {
@@ -731,6 +724,21 @@ impl<R: Runtime> Driver<R> {
         }
     }
 
+    /// Removes our entry from the server's deadlines, if any.
+    fn disarm(&mut self) {
+        if let Some(at) = self.armed.take() {
+            self.server.deadlines.disarm((at, self.id));
+        }
+    }
+
+    /// When a graceful shutdown gives up on this connection (once it has seen it).
+    fn hard_deadline(&self) -> Option<Instant> {
+        if !self.shutdown_seen {
+            return None;
+        }
+        self.server.shutdown_deadline.get().copied()
+    }
+
     /// Marks the connection closed for contexts and senders, releasing protocol buffers.
     fn mark_closed(&mut self) {
         let mut st = self.conn.lock();
@@ -773,34 +781,35 @@ impl<R: Runtime> Driver<R> {
             }
             _ => None,
         };
-        [proto, phase, self.hard_deadline]
+        [proto, phase, self.hard_deadline()]
             .into_iter()
             .flatten()
             .min()
     }
 
-    /// Arms the timer; true when it fired (and the deadline was handled).
+    /// Handles the next deadline if it has passed (true), or makes sure the server's
+    /// deadline task will wake us for it.
     fn poll_timer(&mut self, cx: &mut TaskCx<'_>) -> bool {
         let Some(deadline) = self.next_deadline() else {
-            self.armed = None;
+            self.disarm();
             return false;
         };
-        // Deadlines mostly move later (every byte received pushes the heartbeat back), so
-        // the timer is only moved earlier; firing early just re-arms it. This keeps timer
-        // wheel updates off the per-message path.
-        if self.armed.is_none_or(|armed| deadline < armed) {
-            match self.timer.as_mut() {
-                Some(t) => t.reset(deadline),
-                None => self.timer = Some(self.rt.timer(deadline)),
+        let now = Instant::now();
+        if now < deadline {
+            // Deadlines mostly move later (every byte received pushes the heartbeat back),
+            // so an entry that will fire no later than needed stays: firing early only
+            // re-arms. This keeps the shared map off the per-message path.
+            match self.armed {
+                Some(at) if at <= deadline && now < at => {}
+                _ => {
+                    self.disarm();
+                    self.server.deadlines.arm(deadline, self.id, cx.waker());
+                    self.armed = Some(deadline);
+                }
             }
-            self.armed = Some(deadline);
-        }
-        let timer = self.timer.as_mut().expect("timer armed above");
-        if timer.poll_elapsed(cx).is_pending() {
             return false;
         }
-        self.armed = None;
-        let now = Instant::now();
+        self.disarm();
         {
             let mut st = self.conn.lock();
             match &mut st.proto {
@@ -814,7 +823,8 @@ impl<R: Runtime> Driver<R> {
                 self.phase = Phase::Done { at: now };
             }
         }
-        if self.hard_deadline.is_some_and(|d| now >= d) && !matches!(self.phase, Phase::Done { .. })
+        if self.hard_deadline().is_some_and(|d| now >= d)
+            && !matches!(self.phase, Phase::Done { .. })
         {
             self.mark_closed();
             self.phase = Phase::Done { at: now };
@@ -883,6 +893,7 @@ impl<R: Runtime> Drop for Driver<R> {
         // Drop the handler first: it may hold contexts whose drop touches the state.
         self.handler = None;
         self.ctx = None;
+        self.disarm();
         self.mark_closed();
         self.server.connection_ended(self.id);
     }

@@ -11,6 +11,7 @@ mod config;
 mod conn;
 mod context;
 mod date;
+mod deadlines;
 mod driver;
 mod error;
 #[cfg(feature = "futures-io")]
@@ -46,4 +47,12 @@ pub mod prelude {
     pub use crate::proto::http::Method;
     pub use crate::proto::ws::{CloseCode, DataKind, Message};
     pub use crate::proto::{HttpLimits, WsLimits};
+}
+
+/// The size of the connection driver for runtime `R` (for the adapters' size-budget tests:
+/// every idle connection pays for it, and tokio rounds its task allocation up to a multiple
+/// of 128 bytes, so a few bytes more can cost 128 per connection).
+#[doc(hidden)]
+pub fn driver_size<R: runtime::Runtime>() -> usize {
+    std::mem::size_of::<driver::Driver<R>>()
 }

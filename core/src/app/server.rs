@@ -3,6 +3,7 @@
 
 use super::config::ServerConfig;
 use super::conn::{ConnShared, Proto};
+use super::deadlines::{self, Deadlines};
 use super::driver::Driver;
 use super::error::ServerError;
 use super::handler::{Handler, SharedHandler};
@@ -16,7 +17,7 @@ use std::future::poll_fn;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -38,6 +39,14 @@ pub(crate) struct ServerShared {
     conns: Mutex<HashMap<u64, Arc<ConnShared>>>,
     accept_waker: Mutex<Option<Waker>>,
     drain_wakers: Mutex<Vec<Waker>>,
+    /// Every connection's timers, served by one background task.
+    pub deadlines: Arc<Deadlines>,
+    /// Routes, middleware and protocol configuration.
+    pub app: Arc<App>,
+    /// How long a graceful shutdown waits for connections.
+    shutdown_timeout: Duration,
+    /// When a graceful shutdown gives up on the connections still open.
+    pub shutdown_deadline: OnceLock<Instant>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -45,7 +54,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl ServerShared {
-    fn new() -> Self {
+    fn new(app: Arc<App>, shutdown_timeout: Duration) -> Self {
         ServerShared {
             shutting_down: AtomicBool::new(false),
             active: AtomicUsize::new(0),
@@ -54,12 +63,19 @@ impl ServerShared {
             conns: Mutex::new(HashMap::new()),
             accept_waker: Mutex::new(None),
             drain_wakers: Mutex::new(Vec::new()),
+            deadlines: Arc::new(Deadlines::new()),
+            app,
+            shutdown_timeout,
+            shutdown_deadline: OnceLock::new(),
         }
     }
 
     pub(crate) fn connection_ended(&self, id: u64) {
-        if lock(&self.conns).remove(&id).is_some() {
-            self.active.fetch_sub(1, Ordering::AcqRel);
+        if lock(&self.conns).remove(&id).is_some()
+            && self.active.fetch_sub(1, Ordering::AcqRel) == 1
+            && self.shutting_down.load(Ordering::Acquire)
+        {
+            self.deadlines.finish();
         }
         if let Some(w) = lock(&self.accept_waker).as_ref() {
             w.wake_by_ref();
@@ -74,8 +90,14 @@ impl ServerShared {
     }
 
     fn begin_shutdown(&self) {
+        let _ = self
+            .shutdown_deadline
+            .set(Instant::now() + self.shutdown_timeout);
         if self.shutting_down.swap(true, Ordering::AcqRel) {
             return;
+        }
+        if self.active.load(Ordering::Acquire) == 0 {
+            self.deadlines.finish();
         }
         if let Some(w) = lock(&self.accept_waker).as_ref() {
             w.wake_by_ref();
@@ -333,17 +355,20 @@ impl<R: Runtime> Server<R> {
         let local_addr = listener
             .local_addr()
             .map_err(|e| ServerError::Bind(addr, e))?;
-        let shared = Arc::new(ServerShared::new());
+        let shared = Arc::new(ServerShared::new(Arc::new(app), config.shutdown_timeout));
         shared.accepting.store(true, Ordering::Release);
         let accept = AcceptLoop {
             rt: self.rt.clone(),
             listener: Some(listener),
             config: Arc::new(config),
-            app: Arc::new(app),
             shared: shared.clone(),
             backoff: None,
             delay: MIN_BACKOFF,
         };
+        self.rt.spawn(deadlines::run(
+            Arc::downgrade(&shared.deadlines),
+            self.rt.clone(),
+        ));
         self.rt.spawn(accept.run());
         Ok(ServerHandle { local_addr, shared })
     }
@@ -392,7 +417,6 @@ struct AcceptLoop<R: Runtime> {
     rt: R,
     listener: Option<R::Listener>,
     config: Arc<ServerConfig>,
-    app: Arc<App>,
     shared: Arc<ServerShared>,
     backoff: Option<R::Timer>,
     delay: Duration,
@@ -467,14 +491,7 @@ impl<R: Runtime> AcceptLoop<R> {
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
         lock(&self.shared.conns).insert(id, conn.clone());
         self.shared.active.fetch_add(1, Ordering::AcqRel);
-        let driver = Driver::new(
-            self.rt.clone(),
-            stream,
-            conn,
-            self.app.clone(),
-            self.shared.clone(),
-            id,
-        );
+        let driver = Driver::<R>::new(stream, conn, self.shared.clone(), id);
         self.rt.spawn(driver);
     }
 }
