@@ -41,10 +41,31 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], phase: usize) {
     }
 }
 
+/// Payloads up to this long take the byte-at-a-time path of [`unmask_into`].
+const SMALL: usize = 64;
+
 /// Appends `src` unmasked to `dst`, in one pass over memory: blocks small enough to stay in
 /// the L1 cache are copied and then unmasked in place.
 pub fn unmask_into(dst: &mut Vec<u8>, src: &[u8], key: [u8; 4], phase: usize) {
     const BLOCK: usize = 8 * 1024; // multiple of 4: every block starts at the same phase
+    if src.len() <= SMALL {
+        // Chat-sized payloads: XOR a word at a time while copying, instead of a call to
+        // `memcpy` followed by the in-place loop and its set-up.
+        let p = phase & 3;
+        let k = [key[p], key[(p + 1) & 3], key[(p + 2) & 3], key[(p + 3) & 3]];
+        let k64 = u64::from_ne_bytes([k[0], k[1], k[2], k[3], k[0], k[1], k[2], k[3]]);
+        dst.reserve(src.len());
+        let mut words = src.chunks_exact(8);
+        for w in &mut words {
+            let v = u64::from_ne_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]) ^ k64;
+            dst.extend_from_slice(&v.to_ne_bytes());
+        }
+        // Whole words keep the phase, so the tail starts at `k[0]` again.
+        for (i, &b) in words.remainder().iter().enumerate() {
+            dst.push(b ^ k[i & 3]);
+        }
+        return;
+    }
     dst.reserve(src.len());
     for block in src.chunks(BLOCK) {
         let start = dst.len();
@@ -86,6 +107,22 @@ mod tests {
             unmask_into(&mut out, &want[split..], key, split);
             assert_eq!(&out[..3], &[9, 9, 9]);
             assert_eq!(&out[3..], &data[..], "split {split}");
+        }
+    }
+
+    #[test]
+    fn unmask_into_small_and_large_paths_agree_with_bytewise_at_every_phase() {
+        let key = [0x9E, 0x37, 0x79, 0xB9];
+        let src: Vec<u8> = (0..200u32).map(|i| (i * 31 + 7) as u8).collect();
+        for len in 0..=SMALL + 70 {
+            for phase in 0..4 {
+                let mut want = src[..len].to_vec();
+                apply_mask_bytewise(&mut want, key, phase);
+                let mut out = vec![1u8, 2];
+                unmask_into(&mut out, &src[..len], key, phase);
+                assert_eq!(&out[..2], &[1, 2]);
+                assert_eq!(&out[2..], &want[..], "len {len} phase {phase}");
+            }
         }
     }
 
