@@ -981,3 +981,24 @@ fn recycling_a_buffer_mid_control_frame_keeps_its_payload() {
         vec![(true, Opcode::Pong, b"ping payload".to_vec())]
     );
 }
+
+#[test]
+fn going_idle_mid_control_frame_keeps_its_payload() {
+    // Autobahn 2.6: a 125-byte ping sent one byte at a time; the driver releases idle
+    // buffers between the bytes.
+    let now = Instant::now();
+    let mut c = server(no_timers());
+    let payload = [0xFEu8; 125];
+    let ping = cf(true, 9, &payload);
+    for b in &ping {
+        c.handle_input(std::slice::from_ref(b), now);
+        if let Some(ev) = c.poll_event() {
+            assert_eq!(ev, WsEvent::Ping(Bytes::copy_from_slice(&payload)));
+        }
+        c.release_idle_buffers();
+    }
+    assert_eq!(
+        server_frames(&c.output().take_all()),
+        vec![(true, Opcode::Pong, payload.to_vec())]
+    );
+}

@@ -345,7 +345,9 @@ impl WsConnection {
         if self.inbuf.is_empty() && self.inbuf.capacity() > 0 {
             self.inbuf = BytesMut::new();
         }
-        self.spare = Vec::new();
+        if !self.reading_control_payload() {
+            self.spare = Vec::new();
+        }
         self.out.release_idle();
     }
 
@@ -435,8 +437,8 @@ impl WsConnection {
     /// received is assembled in it instead of a new allocation. Buffers larger than
     /// [`RECYCLE_MAX`] are dropped, so a rare large message does not pin its memory.
     pub fn recycle_buffer(&mut self, mut buf: Vec<u8>) {
-        if matches!(self.read, Read::Payload(f) if f.opcode.is_control()) {
-            return; // `spare` holds the control frame being read
+        if self.reading_control_payload() {
+            return;
         }
         if buf.capacity() <= RECYCLE_MAX && buf.capacity() > self.spare.capacity() {
             buf.clear();
@@ -478,6 +480,11 @@ impl WsConnection {
     }
 
     // ---- internals ----
+
+    /// Whether `spare` holds the payload of a control frame still arriving.
+    fn reading_control_payload(&self) -> bool {
+        matches!(self.read, Read::Payload(f) if f.opcode.is_control())
+    }
 
     fn check_open(&self) -> Result<(), WsUsageError> {
         if self.state == WsState::Open && !self.closed_queued {
