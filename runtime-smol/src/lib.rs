@@ -48,12 +48,12 @@
 use smol::{Async, Executor};
 use std::fmt;
 use std::future::Future;
-use std::io;
+use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskCx, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use wirelane_core::app;
 use wirelane_core::app::futures_io::FuturesIoStream;
 
@@ -99,8 +99,48 @@ impl fmt::Debug for SmolRuntime {
     }
 }
 
-/// A smol TCP stream.
-pub type SmolStream = FuturesIoStream<Async<std::net::TcpStream>>;
+/// A smol TCP stream: the futures-io glue, plus async-io's readiness check, so the driver
+/// registers for more data after a short read without an extra `read` that would only
+/// return `EAGAIN`.
+#[derive(Debug)]
+pub struct SmolStream(FuturesIoStream<Async<std::net::TcpStream>>);
+
+impl SmolStream {
+    /// The socket.
+    pub fn get_ref(&self) -> &Async<std::net::TcpStream> {
+        self.0.get_ref()
+    }
+}
+
+impl app::Transport for SmolStream {
+    fn poll_read(&mut self, cx: &mut TaskCx<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        self.0.poll_read(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        &mut self,
+        cx: &mut TaskCx<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.0.poll_write_vectored(cx, bufs)
+    }
+
+    fn poll_shutdown(&mut self, cx: &mut TaskCx<'_>) -> Poll<io::Result<()>> {
+        self.0.poll_shutdown(cx)
+    }
+
+    fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        self.0.set_nodelay(on)
+    }
+
+    fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
+        self.0.set_linger(linger)
+    }
+
+    fn poll_read_ready(&mut self, cx: &mut TaskCx<'_>) -> Poll<io::Result<()>> {
+        self.0.get_ref().poll_readable(cx)
+    }
+}
 
 /// A smol TCP listener.
 #[derive(Debug)]
@@ -147,7 +187,9 @@ impl app::Listener for SmolListener {
         loop {
             match self.0.get_ref().accept() {
                 Ok((stream, peer)) => {
-                    return Poll::Ready(Async::new(stream).map(|s| (FuturesIoStream(s), peer)))
+                    return Poll::Ready(
+                        Async::new(stream).map(|s| (SmolStream(FuturesIoStream(s)), peer)),
+                    )
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     if let Err(e) = std::task::ready!(self.0.poll_readable(cx)) {

@@ -90,6 +90,9 @@ pub(crate) struct Driver<R: Runtime> {
     /// The socket said "no data" during this poll, so it will wake the task when data
     /// comes: reading again before the next wake-up would only repeat the answer.
     read_registered: bool,
+    /// The last read returned less than it asked for: ask the transport whether more data
+    /// came before reading again (see `Transport::poll_read_ready`).
+    short_read: bool,
     /// The handler must be polled in this turn (new, or the task was woken from outside,
     /// perhaps for it); otherwise it is polled only when the state it waits on changes
     /// (`ConnState::nudged`).
@@ -131,6 +134,7 @@ impl<R: Runtime> Driver<R> {
             close_when_idle: false,
             pending_upgrade: None,
             read_registered: false,
+            short_read: false,
             handler_due: true,
         }
     }
@@ -167,6 +171,18 @@ impl<R: Runtime> Driver<R> {
         if !wants {
             return Ok(false);
         }
+        if self.short_read {
+            match self.io.poll_read_ready(cx) {
+                Poll::Pending => {
+                    self.read_registered = true;
+                    return Ok(false);
+                }
+                Poll::Ready(r) => {
+                    self.short_read = false;
+                    r?;
+                }
+            }
+        }
         let size = self.conn.config.read_buffer_size.max(512);
         READ_BUF.with(|cell| {
             let mut buf = cell.borrow_mut();
@@ -182,6 +198,7 @@ impl<R: Runtime> Driver<R> {
                 Poll::Ready(Ok(n)) => {
                     let now = Instant::now();
                     self.input_parsed = false;
+                    self.short_read = n > 0 && n < size;
                     let mut st = self.conn.lock();
                     if n == 0 {
                         self.read_eof = true;

@@ -57,6 +57,16 @@ pub trait Transport: Send + Unpin + 'static {
     fn set_nodelay(&self, on: bool) -> io::Result<()>;
     /// Sets `SO_LINGER` (`None` turns it off, the system default).
     fn set_linger(&self, linger: Option<Duration>) -> io::Result<()>;
+    /// Ready when the stream may have data to read; otherwise registers `cx` to be woken
+    /// when it does. The driver calls it, instead of reading, after a read that returned
+    /// fewer bytes than it asked for (the socket is then usually empty): a runtime that
+    /// can register interest without a read saves a system call per wake-up. The default
+    /// is always ready, so the driver simply reads again (right for tokio, which already
+    /// answers that second read from its own readiness state).
+    fn poll_read_ready(&mut self, cx: &mut TaskCx<'_>) -> Poll<io::Result<()>> {
+        let _ = cx;
+        Poll::Ready(Ok(()))
+    }
 }
 
 /// A one-shot timer that can be moved to a new deadline.
