@@ -2,10 +2,13 @@
 //! and the protocol state machine, and polls the handler, all in the same task.
 //!
 //! Each poll runs rounds of: read (if the protocol wants input and the handler keeps up)
-//! → turn protocol events into request bodies / queued messages → poll the handler →
-//! write everything queued with one vectored write → advance the close sequence → arm the
-//! timer for the protocol's next deadline. Rounds repeat while any step made progress, up
-//! to a budget, after which the task yields so one busy connection cannot starve others.
+//! → turn protocol events into request bodies / queued messages, polling a handler that
+//! waits for a message as soon as one is queued → poll the handler if something it waits
+//! on changed → write everything queued with one vectored write once nothing else moves →
+//! advance the close sequence → when the connection goes quiet, register the next
+//! deadline with the server's shared deadline map (`deadlines.rs`). Rounds repeat while
+//! any step made progress, up to a budget, after which the task yields so one busy
+//! connection cannot starve others.
 //!
 //! Close sequence (`Phase`): `Open` → (protocol finished and output written) `Closing`
 //! (shutdown of the write half) → `Draining` (read and discard what the peer still sends,

@@ -27,7 +27,8 @@ pub trait Runtime: Clone + Send + Sync + 'static {
     /// Turns a bound, listening std listener into this runtime's listener.
     fn listener_from_std(&self, listener: std::net::TcpListener) -> io::Result<Self::Listener>;
 
-    /// A timer that fires at `deadline`.
+    /// A timer that fires at `deadline`. The framework needs few: one per server for all
+    /// of its connections' deadlines, and one for the accept loop's back-off.
     fn timer(&self, deadline: Instant) -> Self::Timer;
 }
 

@@ -8,7 +8,13 @@
 //!   stop reading the socket. Parsing is linear: each byte is looked at once (a header is at
 //!   most 14 bytes), payload bytes leave the input buffer as soon as they arrive (unmasked
 //!   straight into the message buffer, text validated on the way), so an invalid UTF-8
-//!   sequence fails the connection even in the middle of a frame.
+//!   sequence fails the connection even in the middle of a frame. A whole unfragmented
+//!   data frame of at most 64 KiB that is already buffered becomes a message in one step;
+//!   anything unusual about it (including every error) is left to the general parser.
+//! - **Buffers**: [`WsConnection::recycle_buffer`] takes back the buffer of a message the
+//!   application is done with and assembles the next message in it;
+//!   [`WsConnection::release_idle_buffers`] frees everything an idle connection does not
+//!   need.
 //! - **Limits** ([`WsLimits`]) are checked from each frame header before any of its payload
 //!   is buffered: frame size, message size summed over fragments, fragment count (1009).
 //!   Memory per connection is therefore bounded by `max_message_size` plus what the driver
