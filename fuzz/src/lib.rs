@@ -358,6 +358,56 @@ pub fn ws_conn(data: &[u8]) {
         out.extend_from_slice(&c.output().take_all());
     }
     finish_ws(c, now, closed_seen, after, &mut out);
+    same_with_buffer_reuse(flags, input);
+}
+
+/// Differential check of the buffer reuse paths: the same input, given once whole and once
+/// in pieces (sizes from `flags`) with everything a driver does between reads — idle
+/// buffers released, replies copied (`send_copied`) and their buffers handed back
+/// (`recycle_buffer`) — must give the same events and the same output bytes. Timers are
+/// off so that the number of reads does not matter.
+fn same_with_buffer_reuse(flags: u8, input: &[u8]) {
+    let mut cfg = ws_config(flags);
+    cfg.limits = cfg.limits.ping_interval(None).idle_timeout(None);
+    let now = Instant::now();
+    let run = |pieces: usize, reuse: bool| {
+        let mut c = WsConnection::new(cfg.clone(), now);
+        let mut events = Vec::new();
+        let mut out = Vec::new();
+        let size = input.len().div_ceil(pieces.max(1)).max(1);
+        for piece in input.chunks(size) {
+            c.handle_input(piece, now);
+            while let Some(ev) = c.poll_event() {
+                if let WsEvent::Message(m) = &ev {
+                    if reuse {
+                        let (kind, bytes) = (m.kind(), m.as_bytes().to_vec());
+                        let _ = c.send_copied(kind, &bytes);
+                        c.recycle_buffer(bytes);
+                    } else {
+                        let _ = c.send(m.kind(), Bytes::copy_from_slice(m.as_bytes()));
+                    }
+                }
+                events.push(ev);
+            }
+            out.extend_from_slice(&c.output().take_all());
+            if reuse {
+                c.release_idle_buffers();
+            }
+        }
+        c.handle_eof(now);
+        while let Some(ev) = c.poll_event() {
+            events.push(ev);
+        }
+        out.extend_from_slice(&c.output().take_all());
+        (events, out)
+    };
+    if cfg.stream_fragments {
+        return; // fragment boundaries follow the reads by design
+    }
+    let whole = run(1, false);
+    let pieces = ((flags >> 4) as usize + 2).min(input.len().max(1));
+    let split = run(pieces, true);
+    assert_eq!(whole, split, "reads: 1 vs {pieces} with buffer reuse");
 }
 
 // ---------------------------------------------------------------------------------------
