@@ -261,17 +261,33 @@ impl Future for SendMessage<'_> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let Some(m) = this.msg.take() else {
+        this.conn
+            .poll_send(cx, &mut this.msg, ConnState::ws_try_send_message)
+    }
+}
+
+impl ConnShared {
+    /// One attempt of a waiting send: queues `*payload` with `try_send` (given the state and
+    /// the outgoing limit), or, when the queue is full, keeps it in `payload` and parks `cx`
+    /// until the driver has written enough. `None` in `payload` means there is nothing to
+    /// send (already sent, or not a WebSocket): `Closed`.
+    pub(crate) fn poll_send<P>(
+        &self,
+        cx: &mut TaskCx<'_>,
+        payload: &mut Option<P>,
+        try_send: impl FnOnce(&mut ConnState, P, usize) -> Result<(), WsSendRefused<P>>,
+    ) -> Poll<Result<(), SendError>> {
+        let Some(p) = payload.take() else {
             return Poll::Ready(Err(SendError::Closed));
         };
-        let mut st = this.conn.lock();
-        match st.ws_try_send_message(m, this.conn.config.max_outgoing_queue) {
+        let mut st = self.lock();
+        match try_send(&mut st, p, self.config.max_outgoing_queue) {
             Ok(()) => {
                 st.wake_driver(cx.waker());
                 Poll::Ready(Ok(()))
             }
-            Err(WsSendRefused::Full(m)) => {
-                this.msg = Some(m);
+            Err(WsSendRefused::Full(p)) => {
+                *payload = Some(p);
                 st.park_sender(cx.waker());
                 st.wake_driver(cx.waker());
                 Poll::Pending

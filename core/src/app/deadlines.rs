@@ -57,20 +57,17 @@ impl Deadlines {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Arms a deadline for connection `id`; `waker` is woken once it has passed. Returns the
-    /// key to [`Deadlines::disarm`] it with (the driver keeps only the instant: its id
-    /// completes the key).
-    pub(crate) fn arm(&self, deadline: Instant, id: u64, waker: &Waker) -> Armed {
-        let key = (deadline, id);
+    /// Arms a deadline for connection `id`; `waker` is woken once it has passed.
+    /// [`Deadlines::disarm`] takes the same `(deadline, id)`.
+    pub(crate) fn arm(&self, deadline: Instant, id: u64, waker: &Waker) {
         let mut st = self.lock();
-        st.entries.insert(key, waker.clone());
+        st.entries.insert((deadline, id), waker.clone());
         if st.sleeping_until.is_none_or(|t| deadline < t) {
             st.sleeping_until = Some(deadline);
             if let Some(w) = &st.task {
                 w.wake_by_ref();
             }
         }
-        key
     }
 
     /// Removes an armed deadline (nothing happens if it already fired).
@@ -112,7 +109,7 @@ pub(crate) async fn run<R: Runtime>(deadlines: Weak<Deadlines>, rt: R) {
         let Some(d) = deadlines.upgrade() else {
             return Poll::Ready(());
         };
-        let next = {
+        let (next, done) = {
             let mut st = d.lock();
             if !st.task.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
                 st.task = Some(cx.waker().clone());
@@ -124,17 +121,20 @@ pub(crate) async fn run<R: Runtime>(deadlines: Weak<Deadlines>, rt: R) {
                 }
                 due.push(entry.remove());
             }
-            if st.finished && st.entries.is_empty() {
+            let done = st.finished && st.entries.is_empty();
+            if done {
                 st.task = None;
-                return Poll::Ready(());
             }
             let next = st.entries.first_key_value().map(|(k, _)| k.0);
             st.sleeping_until = next;
-            next
+            (next, done)
         };
         // Woken outside the lock: a driver on another thread may arm again at once.
         for w in due.drain(..) {
             w.wake();
+        }
+        if done {
+            return Poll::Ready(());
         }
         let Some(next) = next else {
             return Poll::Pending; // `arm` wakes us
@@ -176,7 +176,8 @@ mod tests {
         d.lock().task = Some(Waker::from(task.clone()));
         let conn = Waker::from(Arc::new(Count(AtomicUsize::new(0))));
         let t0 = Instant::now();
-        let late = d.arm(t0 + Duration::from_secs(10), 1, &conn);
+        let late = (t0 + Duration::from_secs(10), 1);
+        d.arm(late.0, late.1, &conn);
         assert_eq!(
             task.0.load(Ordering::SeqCst),
             1,
@@ -184,7 +185,8 @@ mod tests {
         );
         d.arm(t0 + Duration::from_secs(20), 2, &conn);
         assert_eq!(task.0.load(Ordering::SeqCst), 1, "a later one does not");
-        let early = d.arm(t0 + Duration::from_secs(5), 3, &conn);
+        let early = (t0 + Duration::from_secs(5), 3);
+        d.arm(early.0, early.1, &conn);
         assert_eq!(task.0.load(Ordering::SeqCst), 2, "an earlier one does");
         assert_eq!(d.armed(), 3);
         d.disarm(late);

@@ -241,8 +241,7 @@ impl<R: Runtime> Driver<R> {
         match self.read(cx) {
             Ok(p) => p,
             Err(_) => {
-                self.mark_closed();
-                self.phase = Phase::Done { at: Instant::now() };
+                self.end_now(Instant::now());
                 true
             }
         }
@@ -254,8 +253,8 @@ impl<R: Runtime> Driver<R> {
         st.proto.output().map_or(0, |o| o.len())
     }
 
-    /// Writes what is queued (while the close sequence still writes); true on progress.
-    /// A write error ends the connection.
+    /// Writes what is queued (while the close sequence still writes); true when that
+    /// calls for another round (see [`Driver::write`]). A write error ends the connection.
     fn flush(&mut self, cx: &mut TaskCx<'_>) -> bool {
         if !matches!(self.phase, Phase::Open | Phase::Closing) {
             return false;
@@ -263,8 +262,7 @@ impl<R: Runtime> Driver<R> {
         match self.write(cx) {
             Ok(p) => p,
             Err(_) => {
-                self.mark_closed();
-                self.phase = Phase::Done { at: Instant::now() };
+                self.end_now(Instant::now());
                 true
             }
         }
@@ -633,8 +631,7 @@ impl<R: Runtime> Driver<R> {
                     if panicked {
                         // A truncated stream must not look complete: drop the connection.
                         drop(guard);
-                        self.phase = Phase::Done { at: Instant::now() };
-                        self.mark_closed();
+                        self.end_now(Instant::now());
                         return;
                     }
                     let _ = h.finish_response();
@@ -744,6 +741,13 @@ impl<R: Runtime> Driver<R> {
         }
     }
 
+    /// Ends the connection at once (I/O error, truncated stream, shutdown deadline): the
+    /// socket is done with, contexts and senders see it closed.
+    fn end_now(&mut self, now: Instant) {
+        self.mark_closed();
+        self.phase = Phase::Done { at: now };
+    }
+
     /// Removes our entry from the server's deadlines, if any.
     fn disarm(&mut self) {
         if let Some(at) = self.armed.take() {
@@ -846,8 +850,7 @@ impl<R: Runtime> Driver<R> {
         if self.hard_deadline().is_some_and(|d| now >= d)
             && !matches!(self.phase, Phase::Done { .. })
         {
-            self.mark_closed();
-            self.phase = Phase::Done { at: now };
+            self.end_now(now);
             self.handler = None;
         }
         true

@@ -8,7 +8,6 @@ use crate::proto::ws::{CloseCode, DataKind, Message, WsState};
 use bytes::Bytes;
 use std::future::{poll_fn, Future};
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::Instant;
 
 /// Sends messages to one WebSocket connection from anywhere. Cloning is cheap.
@@ -107,29 +106,11 @@ impl Sender {
     }
 
     pub(crate) async fn send_raw(&self, kind: DataKind, payload: Bytes) -> Result<(), SendError> {
-        if !self.ws {
-            return Err(SendError::Closed);
-        }
-        let limit = self.conn.config.max_outgoing_queue;
-        let mut payload = Some(payload);
+        let mut payload = self.ws.then_some(payload);
         poll_fn(|cx| {
-            let mut st = self.conn.lock();
-            let Some(p) = payload.take() else {
-                return Poll::Ready(Err(SendError::Closed));
-            };
-            match st.ws_try_send(kind, p, limit) {
-                Ok(()) => {
-                    st.wake_driver(cx.waker());
-                    Poll::Ready(Ok(()))
-                }
-                Err(WsSendRefused::Full(p)) => {
-                    payload = Some(p);
-                    st.park_sender(cx.waker());
-                    st.wake_driver(cx.waker());
-                    Poll::Pending
-                }
-                Err(WsSendRefused::Closed) => Poll::Ready(Err(SendError::Closed)),
-            }
+            self.conn.poll_send(cx, &mut payload, |st, p, limit| {
+                st.ws_try_send(kind, p, limit)
+            })
         })
         .await
     }

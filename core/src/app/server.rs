@@ -71,9 +71,12 @@ impl ServerShared {
     }
 
     pub(crate) fn connection_ended(&self, id: u64) {
+        // SeqCst here and in `begin_shutdown`: each side writes one flag and reads the
+        // other, and at least one of them must see both writes, or the deadline task
+        // would never be told to end.
         if lock(&self.conns).remove(&id).is_some()
-            && self.active.fetch_sub(1, Ordering::AcqRel) == 1
-            && self.shutting_down.load(Ordering::Acquire)
+            && self.active.fetch_sub(1, Ordering::SeqCst) == 1
+            && self.shutting_down.load(Ordering::SeqCst)
         {
             self.deadlines.finish();
         }
@@ -93,10 +96,10 @@ impl ServerShared {
         let _ = self
             .shutdown_deadline
             .set(Instant::now() + self.shutdown_timeout);
-        if self.shutting_down.swap(true, Ordering::AcqRel) {
+        if self.shutting_down.swap(true, Ordering::SeqCst) {
             return;
         }
-        if self.active.load(Ordering::Acquire) == 0 {
+        if self.active.load(Ordering::SeqCst) == 0 {
             self.deadlines.finish();
         }
         if let Some(w) = lock(&self.accept_waker).as_ref() {

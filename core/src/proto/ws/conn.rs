@@ -383,10 +383,7 @@ impl WsConnection {
             kind == DataKind::Binary || std::str::from_utf8(&payload).is_ok(),
             "text message payload is not UTF-8"
         );
-        let first = match kind {
-            DataKind::Text => Opcode::Text,
-            DataKind::Binary => Opcode::Binary,
-        };
+        let first = data_opcode(kind);
         let max = self
             .config
             .limits
@@ -430,12 +427,7 @@ impl WsConnection {
             kind == DataKind::Binary || std::str::from_utf8(payload).is_ok(),
             "text message payload is not UTF-8"
         );
-        let op = match kind {
-            DataKind::Text => Opcode::Text,
-            DataKind::Binary => Opcode::Binary,
-        };
-        let (h, n) = FrameHeader::new(op, true, payload.len() as u64).to_array();
-        self.out.extend_from_slices(&[&h[..n], payload]);
+        write_copied(&mut self.out, data_opcode(kind), payload);
         Ok(())
     }
 
@@ -762,8 +754,21 @@ fn write_data(out: &mut OutQueue, op: Opcode, fin: bool, payload: Bytes) {
 /// Queues a control frame (payload at most 125 bytes, copied into the tail).
 fn write_control(out: &mut OutQueue, op: Opcode, payload: &[u8]) {
     debug_assert!(payload.len() <= MAX_CONTROL_PAYLOAD);
+    write_copied(out, op, payload);
+}
+
+/// Queues a final frame with its payload copied into the tail.
+fn write_copied(out: &mut OutQueue, op: Opcode, payload: &[u8]) {
     let (h, n) = FrameHeader::new(op, true, payload.len() as u64).to_array();
     out.extend_from_slices(&[&h[..n], payload]);
+}
+
+/// The opcode that starts a message of `kind`.
+fn data_opcode(kind: DataKind) -> Opcode {
+    match kind {
+        DataKind::Text => Opcode::Text,
+        DataKind::Binary => Opcode::Binary,
+    }
 }
 
 /// Queues a close frame with a status code and a reason cut to fit.

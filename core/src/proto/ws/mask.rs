@@ -16,12 +16,19 @@ pub fn apply_mask_bytewise(buf: &mut [u8], key: [u8; 4], phase: usize) {
     }
 }
 
-/// XORs `buf` with the masking `key`, starting `phase` bytes into the key.
+/// The key rotated to start at `phase`, and the same repeated over a 64-bit word.
 #[inline]
-pub fn apply_mask(buf: &mut [u8], key: [u8; 4], phase: usize) {
+fn rotated_key(key: [u8; 4], phase: usize) -> ([u8; 4], u64) {
     let p = phase & 3;
     let k = [key[p], key[(p + 1) & 3], key[(p + 2) & 3], key[(p + 3) & 3]];
     let k64 = u64::from_ne_bytes([k[0], k[1], k[2], k[3], k[0], k[1], k[2], k[3]]);
+    (k, k64)
+}
+
+/// XORs `buf` with the masking `key`, starting `phase` bytes into the key.
+#[inline]
+pub fn apply_mask(buf: &mut [u8], key: [u8; 4], phase: usize) {
+    let (k, k64) = rotated_key(key, phase);
     let mut chunks = buf.chunks_exact_mut(32);
     for c in &mut chunks {
         for w in c.chunks_exact_mut(8) {
@@ -41,7 +48,7 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], phase: usize) {
     }
 }
 
-/// Payloads up to this long take the byte-at-a-time path of [`unmask_into`].
+/// Payloads up to this long are unmasked while copied, a word at a time, by [`unmask_into`].
 const SMALL: usize = 64;
 
 /// Appends `src` unmasked to `dst`, in one pass over memory: blocks small enough to stay in
@@ -51,9 +58,7 @@ pub fn unmask_into(dst: &mut Vec<u8>, src: &[u8], key: [u8; 4], phase: usize) {
     if src.len() <= SMALL {
         // Chat-sized payloads: XOR a word at a time while copying, instead of a call to
         // `memcpy` followed by the in-place loop and its set-up.
-        let p = phase & 3;
-        let k = [key[p], key[(p + 1) & 3], key[(p + 2) & 3], key[(p + 3) & 3]];
-        let k64 = u64::from_ne_bytes([k[0], k[1], k[2], k[3], k[0], k[1], k[2], k[3]]);
+        let (k, k64) = rotated_key(key, phase);
         dst.reserve(src.len());
         let mut words = src.chunks_exact(8);
         for w in &mut words {
