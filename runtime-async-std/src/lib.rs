@@ -36,7 +36,7 @@ use std::sync::Arc;
 use std::task::{Context as TaskCx, Poll};
 use std::time::Instant;
 use wirelane_core::app;
-use wirelane_core::app::futures_io::FuturesIoStream;
+use wirelane_core::app::futures_io::{FuturesIoStream, Latched};
 
 pub use wirelane_core;
 pub use wirelane_core::app::prelude::*;
@@ -71,10 +71,7 @@ impl std::fmt::Debug for AsyncStdListener {
 
 /// A timer that can be moved to a new deadline (async-io's, which async-std runs on).
 #[derive(Debug)]
-pub struct AsyncStdTimer {
-    timer: async_io::Timer,
-    fired: bool,
-}
+pub struct AsyncStdTimer(Latched<async_io::Timer>);
 
 impl app::Runtime for AsyncStdRuntime {
     type Stream = AsyncStdStream;
@@ -97,10 +94,7 @@ impl app::Runtime for AsyncStdRuntime {
     }
 
     fn timer(&self, deadline: Instant) -> AsyncStdTimer {
-        AsyncStdTimer {
-            timer: async_io::Timer::at(deadline),
-            fired: false,
-        }
+        AsyncStdTimer(Latched::new(async_io::Timer::at(deadline)))
     }
 }
 
@@ -127,20 +121,12 @@ impl app::Listener for AsyncStdListener {
 
 impl app::Timer for AsyncStdTimer {
     fn reset(&mut self, deadline: Instant) {
-        self.timer.set_at(deadline);
-        self.fired = false;
+        self.0.reset_with(|t| {
+            t.set_at(deadline);
+        });
     }
 
     fn poll_elapsed(&mut self, cx: &mut TaskCx<'_>) -> Poll<()> {
-        // An async-io timer that has fired stays pending forever; the framework expects
-        // it to stay elapsed until it is reset.
-        if !self.fired && Pin::new(&mut self.timer).poll(cx).is_ready() {
-            self.fired = true;
-        }
-        if self.fired {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
+        self.0.poll_elapsed(cx)
     }
 }

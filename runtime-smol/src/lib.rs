@@ -50,12 +50,11 @@ use std::fmt;
 use std::future::Future;
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskCx, Poll};
 use std::time::{Duration, Instant};
 use wirelane_core::app;
-use wirelane_core::app::futures_io::FuturesIoStream;
+use wirelane_core::app::futures_io::{FuturesIoStream, Latched};
 
 pub use wirelane_core;
 pub use wirelane_core::app::prelude::*;
@@ -148,10 +147,7 @@ pub struct SmolListener(Async<std::net::TcpListener>);
 
 /// A smol timer that can be moved to a new deadline.
 #[derive(Debug)]
-pub struct SmolTimer {
-    timer: smol::Timer,
-    fired: bool,
-}
+pub struct SmolTimer(Latched<smol::Timer>);
 
 impl app::Runtime for SmolRuntime {
     type Stream = SmolStream;
@@ -173,10 +169,7 @@ impl app::Runtime for SmolRuntime {
     }
 
     fn timer(&self, deadline: Instant) -> SmolTimer {
-        SmolTimer {
-            timer: smol::Timer::at(deadline),
-            fired: false,
-        }
+        SmolTimer(Latched::new(smol::Timer::at(deadline)))
     }
 }
 
@@ -208,20 +201,12 @@ impl app::Listener for SmolListener {
 
 impl app::Timer for SmolTimer {
     fn reset(&mut self, deadline: Instant) {
-        self.timer.set_at(deadline);
-        self.fired = false;
+        self.0.reset_with(|t| {
+            t.set_at(deadline);
+        });
     }
 
     fn poll_elapsed(&mut self, cx: &mut TaskCx<'_>) -> Poll<()> {
-        // An async-io timer that has fired stays pending forever; the framework expects
-        // it to stay elapsed until it is reset.
-        if !self.fired && Pin::new(&mut self.timer).poll(cx).is_ready() {
-            self.fired = true;
-        }
-        if self.fired {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
+        self.0.poll_elapsed(cx)
     }
 }

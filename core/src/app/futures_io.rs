@@ -80,3 +80,72 @@ where
         socket2::SockRef::from(&self.0).set_linger(linger)
     }
 }
+
+/// A one-shot timer future held elapsed once it has fired, until it is reset: the
+/// contract of [`Timer`](super::runtime::Timer). async-io's timers (async-std's and smol's)
+/// stay pending forever after firing, so both adapters wrap theirs in this.
+#[derive(Debug)]
+pub struct Latched<T> {
+    timer: T,
+    fired: bool,
+}
+
+impl<T: std::future::Future + Unpin> Latched<T> {
+    /// Wraps `timer`, not yet fired.
+    pub fn new(timer: T) -> Self {
+        Latched {
+            timer,
+            fired: false,
+        }
+    }
+
+    /// Re-arms the timer with `set` (which moves its deadline).
+    pub fn reset_with(&mut self, set: impl FnOnce(&mut T)) {
+        set(&mut self.timer);
+        self.fired = false;
+    }
+
+    /// Ready once the timer has fired, and from then on until the next reset.
+    pub fn poll_elapsed(&mut self, cx: &mut TaskCx<'_>) -> Poll<()> {
+        if !self.fired && Pin::new(&mut self.timer).poll(cx).is_ready() {
+            self.fired = true;
+        }
+        if self.fired {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::future::Future;
+    use std::task::Waker;
+
+    /// Like an async-io timer: ready once when armed, pending forever after that.
+    struct FiresOnce(bool);
+    impl Future for FiresOnce {
+        type Output = ();
+        fn poll(mut self: Pin<&mut Self>, _: &mut TaskCx<'_>) -> Poll<()> {
+            if std::mem::take(&mut self.0) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        }
+    }
+
+    #[test]
+    fn latched_stays_elapsed_until_reset() {
+        let mut cx = TaskCx::from_waker(Waker::noop());
+        let mut t = Latched::new(FiresOnce(false));
+        assert!(t.poll_elapsed(&mut cx).is_pending());
+        t.reset_with(|f| f.0 = true);
+        assert!(t.poll_elapsed(&mut cx).is_ready());
+        assert!(t.poll_elapsed(&mut cx).is_ready(), "held after firing");
+        t.reset_with(|_| {});
+        assert!(t.poll_elapsed(&mut cx).is_pending(), "reset clears it");
+    }
+}
