@@ -17,6 +17,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context as TaskCx, Poll, Waker};
+use std::time::Instant;
 
 /// The protocol the connection currently speaks.
 pub(crate) enum Proto {
@@ -99,6 +100,8 @@ pub(crate) struct ConnShared {
     pub state: Mutex<ConnState>,
     pub peer: Option<SocketAddr>,
     pub config: Arc<ServerConfig>,
+    /// The runtime's clock (`Runtime::now`), for commands issued outside the driver.
+    pub clock: fn() -> Instant,
 }
 
 fn store_waker(slot: &mut Option<Waker>, w: &Waker) {
@@ -109,7 +112,12 @@ fn store_waker(slot: &mut Option<Waker>, w: &Waker) {
 }
 
 impl ConnShared {
-    pub(crate) fn new(proto: Proto, peer: Option<SocketAddr>, config: Arc<ServerConfig>) -> Self {
+    pub(crate) fn new(
+        proto: Proto,
+        peer: Option<SocketAddr>,
+        config: Arc<ServerConfig>,
+        clock: fn() -> Instant,
+    ) -> Self {
         ConnShared {
             state: Mutex::new(ConnState {
                 proto,
@@ -122,6 +130,7 @@ impl ConnShared {
             }),
             peer,
             config,
+            clock,
         }
     }
 

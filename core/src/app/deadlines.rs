@@ -85,8 +85,7 @@ impl Deadlines {
     }
 
     /// Number of armed deadlines (for tests).
-    #[cfg(test)]
-    fn armed(&self) -> usize {
+    pub(crate) fn armed(&self) -> usize {
         self.lock().entries.len()
     }
 }
@@ -114,7 +113,7 @@ pub(crate) async fn run<R: Runtime>(deadlines: Weak<Deadlines>, rt: R) {
             if !st.task.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
                 st.task = Some(cx.waker().clone());
             }
-            let now = Instant::now();
+            let now = R::now();
             while let Some(entry) = st.entries.first_entry() {
                 if entry.key().0 > now {
                     break;

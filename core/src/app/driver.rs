@@ -199,7 +199,7 @@ impl<R: Runtime> Driver<R> {
                 }
                 Poll::Ready(Err(e)) => Err(e),
                 Poll::Ready(Ok(n)) => {
-                    let now = Instant::now();
+                    let now = R::now();
                     self.input_parsed = false;
                     self.short_read = n > 0 && n < size;
                     let mut st = self.conn.lock();
@@ -241,7 +241,7 @@ impl<R: Runtime> Driver<R> {
         match self.read(cx) {
             Ok(p) => p,
             Err(_) => {
-                self.end_now(Instant::now());
+                self.end_now(R::now());
                 true
             }
         }
@@ -262,7 +262,7 @@ impl<R: Runtime> Driver<R> {
         match self.write(cx) {
             Ok(p) => p,
             Err(_) => {
-                self.end_now(Instant::now());
+                self.end_now(R::now());
                 true
             }
         }
@@ -521,7 +521,7 @@ impl<R: Runtime> Driver<R> {
         target: Target,
         with_request_middleware: bool,
     ) {
-        let now = Instant::now();
+        let now = R::now();
         let mut guard = self.conn.lock();
         let st = &mut *guard;
         let Proto::Http(h) = &mut st.proto else {
@@ -631,7 +631,7 @@ impl<R: Runtime> Driver<R> {
                     if panicked {
                         // A truncated stream must not look complete: drop the connection.
                         drop(guard);
-                        self.end_now(Instant::now());
+                        self.end_now(R::now());
                         return;
                     }
                     let _ = h.finish_response();
@@ -644,7 +644,7 @@ impl<R: Runtime> Driver<R> {
                 } else {
                     CloseCode::NORMAL
                 };
-                let _ = w.close(code, "", Instant::now());
+                let _ = w.close(code, "", R::now());
             }
             _ => {}
         }
@@ -656,7 +656,7 @@ impl<R: Runtime> Driver<R> {
             return false;
         }
         self.shutdown_seen = true;
-        let now = Instant::now();
+        let now = R::now();
         let busy = self.handler.is_some();
         let mut st = self.conn.lock();
         match &mut st.proto {
@@ -703,10 +703,10 @@ impl<R: Runtime> Driver<R> {
                 Poll::Ready(_) => {
                     self.mark_closed();
                     self.phase = if self.read_eof {
-                        Phase::Done { at: Instant::now() }
+                        Phase::Done { at: R::now() }
                     } else {
                         Phase::Draining {
-                            until: Instant::now() + DRAIN_TIME,
+                            until: R::now() + DRAIN_TIME,
                             budget: DRAIN_BYTES,
                         }
                     };
@@ -732,7 +732,7 @@ impl<R: Runtime> Driver<R> {
                         true
                     }
                     Poll::Ready(_) => {
-                        self.phase = Phase::Done { at: Instant::now() };
+                        self.phase = Phase::Done { at: R::now() };
                         true
                     }
                 }
@@ -782,7 +782,7 @@ impl<R: Runtime> Driver<R> {
     fn finished(&self) -> bool {
         match self.phase {
             Phase::Done { at } => {
-                self.handler.is_none() || Instant::now() >= at + self.conn.config.handler_linger
+                self.handler.is_none() || R::now() >= at + self.conn.config.handler_linger
             }
             _ => false,
         }
@@ -818,7 +818,7 @@ impl<R: Runtime> Driver<R> {
             self.disarm();
             return false;
         };
-        let now = Instant::now();
+        let now = R::now();
         if now < deadline {
             // Deadlines mostly move later (every byte received pushes the heartbeat back),
             // so an entry that will fire no later than needed stays: firing early only

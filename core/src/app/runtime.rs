@@ -27,6 +27,20 @@ pub trait Runtime: Clone + Send + Sync + 'static {
     /// Turns a bound, listening std listener into this runtime's listener.
     fn listener_from_std(&self, listener: std::net::TcpListener) -> io::Result<Self::Listener>;
 
+    /// Binds a listener on `addr`. The default binds a TCP socket with a deep backlog and
+    /// `SO_REUSEADDR`, then hands it to [`Runtime::listener_from_std`]; a runtime with
+    /// listeners of its own (an in-memory network for tests) overrides it.
+    fn listen(&self, addr: SocketAddr) -> io::Result<Self::Listener> {
+        self.listener_from_std(bind_tcp(addr)?)
+    }
+
+    /// The current instant. Every deadline the framework computes starts from it, and a
+    /// timer from [`Runtime::timer`] fires when `now()` reaches its deadline. The default is
+    /// the system's monotonic clock; a test runtime may supply a manual one.
+    fn now() -> Instant {
+        Instant::now()
+    }
+
     /// A timer that fires at `deadline`. The framework needs few: one per server for all
     /// of its connections' deadlines, and one for the accept loop's back-off.
     fn timer(&self, deadline: Instant) -> Self::Timer;
@@ -76,4 +90,19 @@ pub trait Timer: Send + Unpin + 'static {
     fn reset(&mut self, deadline: Instant);
     /// Ready once the deadline has passed.
     fn poll_elapsed(&mut self, cx: &mut TaskCx<'_>) -> Poll<()>;
+}
+
+/// Binds with a deep accept backlog (bursts of thousands of connects are normal for a
+/// real-time server) and `SO_REUSEADDR` so a restarted server can bind at once.
+fn bind_tcp(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(4096)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
 }

@@ -8,7 +8,6 @@ use crate::proto::ws::{CloseCode, DataKind, Message, WsState};
 use bytes::Bytes;
 use std::future::{poll_fn, Future};
 use std::sync::Arc;
-use std::time::Instant;
 
 /// Sends messages to one WebSocket connection from anywhere. Cloning is cheap.
 ///
@@ -120,7 +119,7 @@ impl Sender {
         let mut st = self.conn.lock();
         let result = match &mut st.proto {
             Proto::Ws(ws) if self.ws => ws
-                .close(code, reason, Instant::now())
+                .close(code, reason, (self.conn.clock)())
                 .map_err(|_| SendError::Closed),
             _ => Err(SendError::Closed),
         };

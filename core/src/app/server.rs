@@ -47,6 +47,8 @@ pub(crate) struct ServerShared {
     shutdown_timeout: Duration,
     /// When a graceful shutdown gives up on the connections still open.
     pub shutdown_deadline: OnceLock<Instant>,
+    /// The runtime's clock ([`Runtime::now`]).
+    pub clock: fn() -> Instant,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -54,7 +56,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl ServerShared {
-    fn new(app: Arc<App>, shutdown_timeout: Duration) -> Self {
+    fn new(app: Arc<App>, shutdown_timeout: Duration, clock: fn() -> Instant) -> Self {
         ServerShared {
             shutting_down: AtomicBool::new(false),
             active: AtomicUsize::new(0),
@@ -67,6 +69,7 @@ impl ServerShared {
             app,
             shutdown_timeout,
             shutdown_deadline: OnceLock::new(),
+            clock,
         }
     }
 
@@ -95,7 +98,7 @@ impl ServerShared {
     fn begin_shutdown(&self) {
         let _ = self
             .shutdown_deadline
-            .set(Instant::now() + self.shutdown_timeout);
+            .set((self.clock)() + self.shutdown_timeout);
         if self.shutting_down.swap(true, Ordering::SeqCst) {
             return;
         }
@@ -350,15 +353,11 @@ impl<R: Runtime> Server<R> {
             (s.config.clone(), app)
         };
         let addr = resolve(&config.host, config.port)?;
-        let std_listener = bind(addr).map_err(|e| ServerError::Bind(addr, e))?;
-        let listener = self
-            .rt
-            .listener_from_std(std_listener)
-            .map_err(|e| ServerError::Bind(addr, e))?;
+        let listener = self.rt.listen(addr).map_err(|e| ServerError::Bind(addr, e))?;
         let local_addr = listener
             .local_addr()
             .map_err(|e| ServerError::Bind(addr, e))?;
-        let shared = Arc::new(ServerShared::new(Arc::new(app), config.shutdown_timeout));
+        let shared = Arc::new(ServerShared::new(Arc::new(app), config.shutdown_timeout, R::now));
         shared.accepting.store(true, Ordering::Release);
         let accept = AcceptLoop {
             rt: self.rt.clone(),
@@ -396,21 +395,6 @@ fn resolve(host: &str, port: u16) -> Result<SocketAddr, ServerError> {
         .ok_or_else(|| {
             ServerError::Resolve(name, io::Error::new(io::ErrorKind::NotFound, "no address"))
         })
-}
-
-/// Binds with a deep accept backlog (bursts of thousands of connects are normal for a
-/// real-time server) and `SO_REUSEADDR` so a restarted server can bind at once.
-fn bind(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
-    let socket = socket2::Socket::new(
-        socket2::Domain::for_address(addr),
-        socket2::Type::STREAM,
-        Some(socket2::Protocol::TCP),
-    )?;
-    socket.set_reuse_address(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(4096)?;
-    socket.set_nonblocking(true)?;
-    Ok(socket.into())
 }
 
 const MIN_BACKOFF: Duration = Duration::from_millis(5);
@@ -468,7 +452,7 @@ impl<R: Runtime> AcceptLoop<R> {
                     // EMFILE, ENFILE, ENOBUFS, ECONNABORTED...: none of them is a reason
                     // to stop serving. Back off briefly so a full fd table does not spin.
                     if e.kind() != io::ErrorKind::Interrupted {
-                        let t = self.rt.timer(Instant::now() + self.delay);
+                        let t = self.rt.timer(R::now() + self.delay);
                         self.backoff = Some(t);
                         self.delay = (self.delay * 2).min(MAX_BACKOFF);
                     }
@@ -483,13 +467,14 @@ impl<R: Runtime> AcceptLoop<R> {
         if self.config.linger.is_some() {
             let _ = stream.set_linger(self.config.linger);
         }
-        let now = Instant::now();
+        let now = R::now();
         let mut http = ServerConnection::new(self.config.http.clone(), now);
         http.set_date(super::date::now());
         let conn = Arc::new(ConnShared::new(
             Proto::Http(Box::new(http)),
             Some(peer),
             self.config.clone(),
+            R::now,
         ));
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
         lock(&self.shared.conns).insert(id, conn.clone());
@@ -524,6 +509,13 @@ impl ServerHandle {
     /// Open connections right now.
     pub fn connections(&self) -> usize {
         self.shared.active.load(Ordering::Acquire)
+    }
+
+    /// Deadlines armed with the server's timer task right now (one at most per connection
+    /// that waits for a timeout): for tests that check that none is left behind.
+    #[doc(hidden)]
+    pub fn armed_deadlines(&self) -> usize {
+        self.shared.deadlines.armed()
     }
 
     /// Starts a graceful shutdown: stop accepting, close WebSockets with 1001, let
