@@ -4,7 +4,6 @@
 //! (`max_outgoing_queue`), and a member whose queue is full is handled by the hub's
 //! [`SlowClientPolicy`]. The payload is encoded once and shared by every member's queue.
 
-use super::context::split_message;
 use super::error::TrySendError;
 use super::sender::Sender;
 use crate::proto::ws::{CloseCode, DataKind, Message};
@@ -114,13 +113,13 @@ impl Hub {
 
     /// Sends `msg` to every member of `topic`; returns how many got it.
     pub fn publish(&self, topic: &str, msg: impl Into<Message>) -> usize {
-        let (kind, payload) = split_message(msg.into());
+        let (kind, payload) = Message::into_payload(msg.into());
         self.publish_shared(topic, kind, payload, None)
     }
 
     /// Sends `msg` to every member of `topic` but the member `except` (a membership id).
     pub fn publish_except(&self, topic: &str, except: u64, msg: impl Into<Message>) -> usize {
-        let (kind, payload) = split_message(msg.into());
+        let (kind, payload) = Message::into_payload(msg.into());
         self.publish_shared(topic, kind, payload, Some(except))
     }
 

@@ -42,13 +42,11 @@ pub struct ServerConfig {
     pub ws_protocols: Vec<String>,
 }
 
-/// The subprotocol to answer with: the first of `supported` (server preference) that the
-/// client `offered`.
-pub(crate) fn select_protocol<'a>(offered: &[String], supported: &'a [String]) -> Option<&'a str> {
-    supported
-        .iter()
-        .find(|s| offered.iter().any(|o| o == *s))
-        .map(String::as_str)
+/// The subprotocol to answer with, as an index into `supported`: the first of `supported`
+/// (server preference) that the client `offered`.
+pub(crate) fn select_protocol(offered: &[String], supported: &[String]) -> Option<u16> {
+    let i = supported.iter().position(|s| offered.contains(s))?;
+    u16::try_from(i).ok()
 }
 
 impl Default for ServerConfig {

@@ -9,7 +9,7 @@ use super::error::SendError;
 use crate::proto::http::ServerConnection;
 use crate::proto::outbuf::COPY_THRESHOLD;
 use crate::proto::ws::{DataKind, Message, WsConnection, WsState};
-use crate::proto::OutQueue;
+use crate::proto::{Connection, OutQueue};
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::future::Future;
@@ -27,13 +27,58 @@ pub(crate) enum Proto {
     Done,
 }
 
+/// Calls the same [`Connection`] method on whichever protocol is live (statically
+/// dispatched: these calls sit on the per-message path), or yields `$done` once the
+/// socket is gone.
+macro_rules! each_proto {
+    ($proto:expr, $c:ident => $call:expr, $done:expr) => {
+        match $proto {
+            Proto::Http($c) => $call,
+            Proto::Ws($c) => $call,
+            Proto::Done => $done,
+        }
+    };
+}
+
+/// The driver asks the protocol these questions without caring which one it is.
 impl Proto {
     pub(crate) fn output(&mut self) -> Option<&mut OutQueue> {
-        match self {
-            Proto::Http(h) => Some(h.output()),
-            Proto::Ws(w) => Some(w.output()),
-            Proto::Done => None,
-        }
+        each_proto!(self, c => Some(Connection::output(&mut **c)), None)
+    }
+
+    /// Bytes queued for writing.
+    pub(crate) fn queued(&mut self) -> usize {
+        self.output().map_or(0, |o| o.len())
+    }
+
+    pub(crate) fn handle_input(&mut self, input: &[u8], now: Instant) {
+        each_proto!(self, c => c.handle_input(input, now), ())
+    }
+
+    pub(crate) fn handle_eof(&mut self, now: Instant) {
+        each_proto!(self, c => Connection::handle_eof(&mut **c, now), ())
+    }
+
+    pub(crate) fn handle_timeout(&mut self, now: Instant) {
+        each_proto!(self, c => c.handle_timeout(now), ())
+    }
+
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        each_proto!(self, c => c.poll_timeout(), None)
+    }
+
+    pub(crate) fn wants_read(&self) -> bool {
+        each_proto!(self, c => c.wants_read(), false)
+    }
+
+    /// Finished and written out: time to close the socket. `Done` (socket already gone)
+    /// counts as finished.
+    pub(crate) fn is_finished(&mut self) -> bool {
+        each_proto!(self, c => Connection::is_closed(&**c) && Connection::output(&mut **c).is_empty(), true)
+    }
+
+    pub(crate) fn release_idle_buffers(&mut self) {
+        each_proto!(self, c => c.release_idle_buffers(), ())
     }
 }
 

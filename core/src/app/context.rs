@@ -21,8 +21,9 @@ use std::task::Poll;
 pub(crate) enum Mode {
     /// The `id`th request of its connection.
     Http { id: u64 },
-    /// A WebSocket connection, after the 101.
-    Ws,
+    /// A WebSocket connection, after the 101; `protocol` indexes the subprotocol agreed
+    /// on in `ServerConfig::ws_protocols` (chosen once, from the handshake's own parse).
+    Ws { protocol: Option<u16> },
 }
 
 /// The response a handler is building.
@@ -179,25 +180,16 @@ impl Context {
 
     /// The subprotocol the handshake agreed on (see `Server::ws_protocols`), if any.
     pub fn websocket_protocol(&self) -> Option<&str> {
-        if !self.is_websocket() {
+        let Mode::Ws { protocol: Some(i) } = self.inner.mode else {
             return None;
-        }
-        let offered: Vec<String> = self
-            .inner
-            .head
-            .headers()
-            .get_all("sec-websocket-protocol")
-            .filter_map(|v| std::str::from_utf8(v).ok())
-            .flat_map(|v| v.split(','))
-            .map(|p| p.trim().to_string())
-            .filter(|p| !p.is_empty())
-            .collect();
-        super::config::select_protocol(&offered, &self.inner.conn.config.ws_protocols)
+        };
+        let list = &self.inner.conn.config.ws_protocols;
+        list.get(usize::from(i)).map(String::as_str)
     }
 
     /// Whether this context is a WebSocket connection.
     pub fn is_websocket(&self) -> bool {
-        self.inner.mode == Mode::Ws
+        matches!(self.inner.mode, Mode::Ws { .. })
     }
 
     /// The first value of request header `name` (case-insensitive), if present and UTF-8.
@@ -252,7 +244,7 @@ impl Context {
     /// once the peer has closed or the connection failed.
     pub async fn get_request_body(&self) -> Vec<u8> {
         match self.inner.mode {
-            Mode::Ws => match self.recv_message().await {
+            Mode::Ws { .. } => match self.recv_message().await {
                 Some(Message::Text(s)) => s.into_bytes(),
                 Some(Message::Binary(b)) => b,
                 None => Vec::new(),
@@ -295,7 +287,7 @@ impl Context {
     /// The next whole WebSocket message (text is valid UTF-8), or `None` once the peer
     /// has closed or the connection failed. Always `None` on a plain HTTP request.
     pub async fn recv_message(&self) -> Option<Message> {
-        if self.inner.mode != Mode::Ws {
+        if !self.is_websocket() {
             return None;
         }
         let limit = self.inner.conn.config.max_inbound_queue;
@@ -303,12 +295,8 @@ impl Context {
             let mut st = self.inner.conn.lock();
             if let Some(m) = st.ws.inbound.pop_front() {
                 let was_full = st.ws.inbound_bytes >= limit;
-                let len = message_len(&m);
-                st.ws.inbound_bytes -= len;
-                st.ws.last_kind = Some(match m {
-                    Message::Text(_) => DataKind::Text,
-                    Message::Binary(_) => DataKind::Binary,
-                });
+                st.ws.inbound_bytes -= m.len();
+                st.ws.last_kind = Some(m.kind());
                 if was_full {
                     st.wake_driver(cx.waker());
                 }
@@ -329,13 +317,13 @@ impl Context {
         &self,
         msg: impl Into<Message>,
     ) -> impl Future<Output = Result<(), SendError>> + Send + '_ {
-        let msg = (self.inner.mode == Mode::Ws).then(|| msg.into());
+        let msg = (self.is_websocket()).then(|| msg.into());
         self.inner.conn.send_message(msg)
     }
 
     /// A handle that other tasks can use to send messages to this WebSocket connection.
     pub fn sender(&self) -> Sender {
-        Sender::new(self.inner.conn.clone(), self.inner.mode == Mode::Ws)
+        Sender::new(self.inner.conn.clone(), self.is_websocket())
     }
 
     /// Starts the WebSocket close handshake with `code` and `reason`.
@@ -395,7 +383,7 @@ impl Context {
     /// Whether the HTTP response head has been sent (always `true` on a WebSocket).
     pub async fn is_response_sent(&self) -> bool {
         match self.inner.mode {
-            Mode::Ws => true,
+            Mode::Ws { .. } => true,
             Mode::Http { id } => {
                 let st = self.inner.conn.lock();
                 match &st.request {
@@ -410,7 +398,7 @@ impl Context {
     /// [`Context::send_body`].
     pub async fn send(&self) -> Result<(), SendError> {
         match self.inner.mode {
-            Mode::Ws => self.send_body().await,
+            Mode::Ws { .. } => self.send_body().await,
             Mode::Http { id } => self.http_send_whole(id),
         }
     }
@@ -422,7 +410,7 @@ impl Context {
     pub async fn send_body(&self) -> Result<(), SendError> {
         let body = self.draft().body.clone();
         match self.inner.mode {
-            Mode::Ws => {
+            Mode::Ws { .. } => {
                 let sender = self.sender();
                 let kind = if body.text {
                     DataKind::Text
@@ -474,7 +462,7 @@ impl Context {
         s.push('\n');
         match self.inner.mode {
             Mode::Http { id } => self.http_send_chunk(id, Bytes::from(s)).await,
-            Mode::Ws => Err(SendError::Closed),
+            Mode::Ws { .. } => Err(SendError::Closed),
         }
     }
 
@@ -554,20 +542,6 @@ impl Context {
             Poll::Ready(Ok(()))
         })
         .await
-    }
-}
-
-pub(crate) fn message_len(m: &Message) -> usize {
-    match m {
-        Message::Text(s) => s.len(),
-        Message::Binary(b) => b.len(),
-    }
-}
-
-pub(crate) fn split_message(m: Message) -> (DataKind, Bytes) {
-    match m {
-        Message::Text(s) => (DataKind::Text, Bytes::from(s)),
-        Message::Binary(b) => (DataKind::Binary, Bytes::from(b)),
     }
 }
 

@@ -2,7 +2,6 @@
 //! WebSocket connection.
 
 use super::conn::{ConnShared, Proto, WsSendRefused};
-use super::context::split_message;
 use super::error::{SendError, TrySendError};
 use crate::proto::ws::{CloseCode, DataKind, Message, WsState};
 use bytes::Bytes;
@@ -74,7 +73,7 @@ impl Sender {
 
     /// Queues a message if the outgoing queue has room, without waiting.
     pub fn try_send(&self, msg: impl Into<Message>) -> Result<(), TrySendError> {
-        let (kind, payload) = split_message(msg.into());
+        let (kind, payload) = Message::into_payload(msg.into());
         self.try_send_shared(kind, payload)
     }
 

@@ -110,6 +110,10 @@ pub struct WsLimits {
     /// Time the peer may stay completely silent (no frame at all, pongs included) before the
     /// connection is closed with 1001. `None` waits forever.
     pub idle_timeout: Option<Duration>,
+    /// Unparsed input above which the connection stops asking for more
+    /// ([`WsConnection::wants_read`](super::ws::WsConnection::wants_read)): what a peer can
+    /// make us buffer beyond the frame being assembled. Default 256 KiB.
+    pub read_pause: usize,
 }
 
 impl Default for WsLimits {
@@ -122,11 +126,18 @@ impl Default for WsLimits {
             close_timeout: Duration::from_secs(5),
             ping_interval: Some(Duration::from_secs(30)),
             idle_timeout: Some(Duration::from_secs(75)),
+            read_pause: 256 * 1024,
         }
     }
 }
 
 impl WsLimits {
+    /// Sets [`WsLimits::read_pause`].
+    pub fn read_pause(mut self, v: usize) -> Self {
+        self.read_pause = v.max(1);
+        self
+    }
+
     /// Sets [`WsLimits::max_frame_size`].
     pub fn max_frame_size(mut self, v: u64) -> Self {
         self.max_frame_size = v;

@@ -4,7 +4,9 @@
 //! state. Time comes in as a `now: Instant` argument; each state machine reports its next
 //! deadline (`poll_timeout`) and is told when it passes (`handle_timeout`).
 //!
-//! Two state machines, one per protocol phase of a connection:
+//! Two state machines, one per protocol phase of a connection (their socket-and-clock side
+//! is the same, the [`Connection`] trait, so an event loop can drive either without asking
+//! which it is):
 //! [`http::ServerConnection`] (HTTP/1.1: requests, responses, keep-alive, pipelining, the
 //! upgrade request) and [`ws::WsConnection`] (WebSocket after the upgrade: frames,
 //! messages, ping/pong, the close handshake). Both have the same shape (after quinn-proto):
@@ -27,12 +29,13 @@
 //!    a time. So **after every input and every command, call `poll_event()` until it
 //!    returns `None`**, answering each event with commands. (A finished response is what
 //!    lets the next pipelined request through, so the events after a command are real.)
-//! 3. **Read only while the core wants input**: [`http::ServerConnection::wants_read`] turns
-//!    false when enough is buffered (pipelined requests waiting for their turn), after EOF,
-//!    on close and after an upgrade. For a [`ws::WsConnection`], which parses all it is
-//!    given, stop reading while its output is above your high-water mark (each ping queues
-//!    a pong, each echo a message) and once it is closed. Not reading is the backpressure:
-//!    memory stays bounded by the limits plus your marks.
+//! 3. **Read only while the core wants input**: `wants_read` (on both connections, and on
+//!    the [`Connection`] trait they share) is false until the last input has been parsed
+//!    (`poll_event` returned `None`), while the unparsed input is at the protocol's mark
+//!    (pipelined requests waiting for their turn; [`WsLimits::read_pause`]), after EOF, on
+//!    close and after an upgrade. Also stop reading while the output is above your own
+//!    high-water mark (each ping queues a pong, each echo a message). Not reading is the
+//!    backpressure: memory stays bounded by the limits plus your marks.
 //! 4. **The socket is writable** (or anything was queued): while `output()` is not empty,
 //!    [`OutQueue::io_slices`] fills an `IoSlice` array for one `write_vectored`, and
 //!    [`OutQueue::advance`] drops what the socket accepted. Ask for writability only while
@@ -155,10 +158,12 @@
 //! assert!(wire.ends_with(b"\r\n\r\n\x81\x05Hello"));
 //! ```
 
+pub mod connection;
 pub mod http;
 pub mod limits;
 pub mod outbuf;
 pub mod ws;
 
+pub use connection::Connection;
 pub use limits::{HttpLimits, WsLimits};
 pub use outbuf::OutQueue;

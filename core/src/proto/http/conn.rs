@@ -233,6 +233,8 @@ pub struct ServerConnection {
     /// `poll_event` found that the request body (being read or discarded) needs more input
     /// than is buffered. Cleared by new input.
     body_starved: bool,
+    /// Input was handed in after `poll_event` last returned `None`: parse before reading.
+    unparsed: bool,
 }
 
 impl ServerConnection {
@@ -257,6 +259,7 @@ impl ServerConnection {
             head_start: None,
             body_clock: Some(now),
             body_starved: false,
+            unparsed: false,
         }
     }
 
@@ -303,6 +306,7 @@ impl ServerConnection {
         self.buf.extend_from_slice(data);
         self.body_clock = Some(now);
         self.body_starved = false;
+        self.unparsed = true;
     }
 
     /// The peer closed its sending side.
@@ -369,6 +373,9 @@ impl ServerConnection {
             // We stopped reading while the buffer was full, so the peer's silence did not
             // count; we read again from some time after the last `now`.
             self.body_clock = None;
+        }
+        if ev.is_none() {
+            self.unparsed = false;
         }
         ev
     }
@@ -485,11 +492,12 @@ impl ServerConnection {
         &mut self.out
     }
 
-    /// Whether the core takes more input now. False when closing, after EOF or an upgrade,
-    /// and while [`ServerConnection::read_buffer_limit`] bytes are buffered (e.g. pipelined
+    /// Whether the core takes more input now. False until the last input has been parsed
+    /// (`poll_event` returned `None` since), when closing, after EOF or an upgrade, and while [`ServerConnection::read_buffer_limit`] bytes are buffered (e.g. pipelined
     /// requests waiting for the current response to finish).
     pub fn wants_read(&self) -> bool {
-        !self.closed
+        !self.unparsed
+            && !self.closed
             && !self.peer_eof
             && !matches!(self.recv, Recv::Upgraded | Recv::Closed)
             && self.buf.len() < self.read_buffer_limit()

@@ -168,6 +168,8 @@ pub struct WsConnection {
     ending: Ending,
     eof: bool,
     closed_queued: bool,
+    /// Input was handed in after `poll_event` last ran out of events: parse before reading.
+    unparsed: bool,
     last_input: Instant,
     last_ping: Instant,
     close_deadline: Option<Instant>,
@@ -193,6 +195,7 @@ impl WsConnection {
             ending: Ending::None,
             eof: false,
             closed_queued: false,
+            unparsed: false,
             last_input: now,
             last_ping: now,
             close_deadline: None,
@@ -215,6 +218,7 @@ impl WsConnection {
             return;
         }
         self.last_input = now;
+        self.unparsed = true;
         let direct = self.take_payload_directly(data);
         self.inbuf.extend_from_slice(&data[direct..]);
     }
@@ -283,6 +287,14 @@ impl WsConnection {
 
     /// The next event, parsing buffered input as far as needed for it.
     pub fn poll_event(&mut self) -> Option<WsEvent> {
+        let event = self.next_event();
+        if event.is_none() {
+            self.unparsed = false;
+        }
+        event
+    }
+
+    fn next_event(&mut self) -> Option<WsEvent> {
         loop {
             match std::mem::replace(&mut self.ending, Ending::None) {
                 Ending::None => {}
@@ -355,6 +367,15 @@ impl WsConnection {
             self.spare = Vec::new();
         }
         self.out.release_idle();
+    }
+
+    /// Whether reading more is useful now: the connection is not closed, the last input has been parsed (`poll_event` returned `None` since), and less than
+    /// [`WsLimits::read_pause`](crate::proto::WsLimits::read_pause) is waiting unparsed.
+    pub fn wants_read(&self) -> bool {
+        !self.unparsed
+            && !self.eof
+            && self.state != WsState::Closed
+            && self.inbuf.len() < self.config.limits.read_pause
     }
 
     /// Bytes received but not yet turned into events.

@@ -1,0 +1,186 @@
+//! The connection driver: one future per connection that moves bytes between the socket
+//! and the protocol state machine, and polls the handler, all in the same task.
+//!
+//! It is split by job:
+//! - [`socket`]: reading, writing, and the close sequence `Open → Closing → Draining → Done`;
+//! - [`exchange`]: protocol events to requests and messages; routing, starting the handler,
+//!   the WebSocket upgrade, the handler's end (and panic), graceful shutdown;
+//! - [`timer`]: the connection's one deadline in the server's shared deadline map;
+//! - this file: the round loop that joins them.
+//!
+//! Rules of the round loop:
+//! - the clock is read once per round ([`Runtime::now`]) and passed down; nothing below
+//!   reads it;
+//! - a round: notice a shutdown → read (if the protocol wants input and the output is not
+//!   piling up) → turn events into work, polling a handler that waits for a message as soon
+//!   as one is queued → poll the handler if something it waits on changed → write, once
+//!   nothing else moves or a lot is queued (replies to a burst go out in one vectored
+//!   write) → advance the close sequence → if nothing moved, check the deadline, then read
+//!   once more (the handler may have made room) before sleeping;
+//! - rounds repeat while any step made progress, up to [`ROUNDS_PER_POLL`]; then the task
+//!   yields (waking itself) so one busy connection cannot starve the others;
+//! - before sleeping, buffers that hold nothing are given back, so an idle connection
+//!   costs little;
+//! - the future ends when the socket is done and the handler has returned (or has
+//!   overstayed `handler_linger`).
+
+mod exchange;
+mod socket;
+mod timer;
+
+use super::context::Context;
+use super::handler::BoxFuture;
+use super::runtime::Runtime;
+use super::server::ServerShared;
+use exchange::PendingUpgrade;
+use socket::{Phase, Reading};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as TaskCx, Poll};
+use std::time::Instant;
+
+use super::conn::ConnShared;
+
+/// Rounds per poll before yielding to other tasks.
+const ROUNDS_PER_POLL: usize = 32;
+
+pub(crate) struct Driver<R: Runtime> {
+    // ---- the socket side (socket.rs) ----
+    io: R::Stream,
+    reading: Reading,
+    phase: Phase,
+    // ---- the exchange side (exchange.rs) ----
+    conn: Arc<ConnShared>,
+    server: Arc<ServerShared>,
+    handler: Option<BoxFuture>,
+    ctx: Option<Context>,
+    next_request: u64,
+    /// A valid WebSocket upgrade held back while request middleware decides on it.
+    /// Boxed: it is rare and large, and the driver lives as long as the connection.
+    pending_upgrade: Option<Box<PendingUpgrade>>,
+    /// The server's graceful shutdown has been noticed (and acted on).
+    shutdown_seen: bool,
+    /// The handler must be polled in this turn (new, or the task was woken from outside,
+    /// perhaps for it); otherwise it is polled only when the state it waits on changes
+    /// (`ConnState::nudged`).
+    handler_due: bool,
+    // ---- the timer (timer.rs) ----
+    id: u64,
+    /// The deadline registered with the server's [`Deadlines`](super::deadlines).
+    armed: Option<Instant>,
+}
+
+// The driver never pins its fields in place (it only uses them through `&mut`).
+impl<R: Runtime> Unpin for Driver<R> {}
+
+impl<R: Runtime> Driver<R> {
+    pub(crate) fn new(
+        io: R::Stream,
+        conn: Arc<ConnShared>,
+        server: Arc<ServerShared>,
+        id: u64,
+    ) -> Self {
+        Driver {
+            io,
+            reading: Reading::Ready,
+            phase: Phase::Open,
+            conn,
+            server,
+            handler: None,
+            ctx: None,
+            next_request: 0,
+            pending_upgrade: None,
+            shutdown_seen: false,
+            handler_due: true,
+            id,
+            armed: None,
+        }
+    }
+
+    /// One round of the loop (see the module docs).
+    fn round(&mut self, cx: &mut TaskCx<'_>, now: Instant) -> Round {
+        let mut progress = self.check_shutdown(now);
+        progress |= self.read_or_fail(cx, now);
+        progress |= self.process_events(cx, now);
+        if self.handler_due || std::mem::take(&mut self.conn.lock().nudged) {
+            progress |= self.poll_handler(cx, now);
+            progress |= self.process_events(cx, now);
+        }
+        if !progress || self.queued() >= socket::WRITE_BATCH {
+            progress |= self.flush(cx, now);
+        }
+        progress |= self.advance_phase(cx, now);
+        if self.finished(now) {
+            return Round::Finished;
+        }
+        // Deadlines matter only once the connection goes quiet (or at the end of the
+        // budget): checking them after every burst would cost a lock and a map update
+        // per round.
+        if !progress {
+            progress |= self.poll_timer(cx, now);
+        }
+        if !progress {
+            // The handler may have made room for input during this round (it took queued
+            // messages): read again before sleeping, so that either data comes in or the
+            // socket is registered to wake us.
+            progress |= self.read_or_fail(cx, now);
+        }
+        if progress {
+            Round::Again
+        } else {
+            Round::Quiet
+        }
+    }
+}
+
+/// How a round ended.
+enum Round {
+    /// Something moved: run another round.
+    Again,
+    /// Nothing moved: every source of work will wake the task.
+    Quiet,
+    /// The socket is done and the handler has returned.
+    Finished,
+}
+
+impl<R: Runtime> Future for Driver<R> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        this.conn.lock().set_driver_waker(cx.waker());
+        // A new wake-up: the socket may have data again, and the handler may have been
+        // woken by something outside the connection (a timer, a channel).
+        this.reading.on_wake_up();
+        this.handler_due = true;
+        for _ in 0..ROUNDS_PER_POLL {
+            match this.round(cx, R::now()) {
+                Round::Again => {}
+                Round::Quiet => {
+                    this.release_idle();
+                    return Poll::Pending;
+                }
+                Round::Finished => return Poll::Ready(()),
+            }
+        }
+        // Out of budget: write what is queued, keep the deadline armed, and come back
+        // after the other tasks had their turn.
+        let now = R::now();
+        this.flush(cx, now);
+        this.poll_timer(cx, now);
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+impl<R: Runtime> Drop for Driver<R> {
+    fn drop(&mut self) {
+        // Drop the handler first: it may hold contexts whose drop touches the state.
+        self.handler = None;
+        self.ctx = None;
+        self.disarm();
+        self.mark_closed();
+        self.server.connection_ended(self.id);
+    }
+}
