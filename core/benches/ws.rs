@@ -8,7 +8,7 @@ use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criteri
 use std::time::Instant;
 use wirelane_core::proto::ws::mask::{apply_mask, apply_mask_bytewise};
 use wirelane_core::proto::ws::{
-    DataKind, FrameHeader, Opcode, Utf8Validator, WsConfig, WsConnection, WsEvent,
+    encode_client_frame, DataKind, Opcode, Utf8Validator, WsConfig, WsConnection, WsEvent,
 };
 use wirelane_core::proto::WsLimits;
 
@@ -28,18 +28,8 @@ fn config() -> WsConfig {
 }
 
 fn masked_frame(op: Opcode, payload: &[u8]) -> Vec<u8> {
-    let h = FrameHeader {
-        fin: true,
-        rsv: 0,
-        opcode: op,
-        mask: Some(KEY),
-        payload_len: payload.len() as u64,
-    };
-    let mut v = Vec::with_capacity(payload.len() + 14);
-    h.encode(&mut v);
-    let start = v.len();
-    v.extend_from_slice(payload);
-    apply_mask(&mut v[start..], KEY, 0);
+    let mut v = Vec::new();
+    encode_client_frame(true, op, payload, KEY, &mut v);
     v
 }
 

@@ -7,24 +7,13 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::time::{Duration, Instant};
 use wirelane_core::proto::ws::frame::MAX_CONTROL_PAYLOAD;
-use wirelane_core::proto::ws::mask::apply_mask;
 use wirelane_core::proto::ws::*;
 use wirelane_core::proto::WsLimits;
 
+/// A client frame with a fresh random masking key, as a real client sends it.
 fn frame(rng: &mut StdRng, fin: bool, op: Opcode, payload: &[u8]) -> Vec<u8> {
-    let key: [u8; 4] = rng.gen();
-    let h = FrameHeader {
-        fin,
-        rsv: 0,
-        opcode: op,
-        mask: Some(key),
-        payload_len: payload.len() as u64,
-    };
     let mut v = Vec::new();
-    h.encode(&mut v);
-    let s = v.len();
-    v.extend_from_slice(payload);
-    apply_mask(&mut v[s..], key, 0);
+    encode_client_frame(fin, op, payload, rng.gen(), &mut v);
     v
 }
 

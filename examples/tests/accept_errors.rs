@@ -8,6 +8,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+use wirelane_core::proto::ws::client::upgrade_request;
+use wirelane_core::proto::ws::{encode_client_frame, Opcode};
 
 const ECHO: &str = env!("CARGO_BIN_EXE_echo");
 
@@ -192,10 +194,12 @@ fn sigterm_exits_cleanly() {
 
     let mut ws = TcpStream::connect(echo.addr).expect("connect");
     ws.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    ws.write_all(
-        b"GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-    )
+    ws.write_all(&upgrade_request(
+        "t",
+        "/ws",
+        "dGhlIHNhbXBsZSBub25jZQ==",
+        &[],
+    ))
     .unwrap();
     let mut head = Vec::new();
     while !head.ends_with(b"\r\n\r\n") {
@@ -220,7 +224,15 @@ fn sigterm_exits_cleanly() {
     ws.read_exact(&mut payload).expect("close payload");
     assert!(payload.len() >= 2);
     assert_eq!(u16::from_be_bytes([payload[0], payload[1]]), 1001);
-    ws.write_all(&[0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe9]).unwrap();
+    let mut reply = Vec::new();
+    encode_client_frame(
+        true,
+        Opcode::Close,
+        &1001u16.to_be_bytes(),
+        [1, 2, 3, 4],
+        &mut reply,
+    );
+    ws.write_all(&reply).unwrap();
 
     // The idle connection is closed.
     assert_eq!(idle.read(&mut buf).expect("eof"), 0);

@@ -13,6 +13,7 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message as TMessage;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use wirelane_core::proto::ws::{self, encode_client_frame, Opcode};
 
 /// A `tokio-tungstenite` client stream.
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -301,29 +302,13 @@ pub async fn get(addr: SocketAddr, path: &str) -> Response {
 // Raw WebSocket frames
 // ---------------------------------------------------------------------------------------
 
-/// Opcodes.
-pub mod op {
-    /// Continuation frame.
-    pub const CONT: u8 = 0x0;
-    /// Text frame.
-    pub const TEXT: u8 = 0x1;
-    /// Binary frame.
-    pub const BINARY: u8 = 0x2;
-    /// Close frame.
-    pub const CLOSE: u8 = 0x8;
-    /// Ping frame.
-    pub const PING: u8 = 0x9;
-    /// Pong frame.
-    pub const PONG: u8 = 0xA;
-}
-
 /// A frame received from the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Frame {
     /// FIN bit.
     pub fin: bool,
     /// Opcode.
-    pub opcode: u8,
+    pub opcode: Opcode,
     /// Payload (servers do not mask).
     pub payload: Vec<u8>,
 }
@@ -331,28 +316,15 @@ pub struct Frame {
 impl Frame {
     /// The status code of a close frame, if it has one.
     pub fn close_code(&self) -> Option<u16> {
-        (self.opcode == op::CLOSE && self.payload.len() >= 2)
+        (self.opcode == Opcode::Close && self.payload.len() >= 2)
             .then(|| u16::from_be_bytes([self.payload[0], self.payload[1]]))
     }
 }
 
 /// A client frame, masked with a fixed key.
-pub fn client_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
-    let mask = [0x37, 0xfa, 0x21, 0x3d];
-    let mut out = Vec::with_capacity(payload.len() + 14);
-    out.push(if fin { 0x80 } else { 0 } | opcode);
-    let len = payload.len();
-    if len < 126 {
-        out.push(0x80 | len as u8);
-    } else if len <= 0xffff {
-        out.push(0x80 | 126);
-        out.extend_from_slice(&(len as u16).to_be_bytes());
-    } else {
-        out.push(0x80 | 127);
-        out.extend_from_slice(&(len as u64).to_be_bytes());
-    }
-    out.extend_from_slice(&mask);
-    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+pub fn client_frame(fin: bool, opcode: Opcode, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_client_frame(fin, opcode, payload, [0x37, 0xfa, 0x21, 0x3d], &mut out);
     out
 }
 
@@ -368,16 +340,18 @@ pub const RAW_KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 /// `Sec-WebSocket-Accept` for [`RAW_KEY`].
 pub const RAW_ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
 
+/// A valid opening handshake request for `path` with [`RAW_KEY`] and the `extra` header
+/// fields.
+pub fn upgrade_request(path: &str, extra: &[(&str, &str)]) -> Vec<u8> {
+    ws::client::upgrade_request("t", path, RAW_KEY, extra)
+}
+
 impl Conn {
     /// Opens a WebSocket on `path` with a raw handshake; panics unless the answer is 101
     /// with the right accept key.
     pub async fn ws_open(addr: SocketAddr, path: &str) -> Conn {
         let mut c = Conn::connect(addr).await;
-        c.send(format!(
-            "GET {path} HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: {RAW_KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        ))
-        .await;
+        c.send(upgrade_request(path, &[])).await;
         let head = c.read_head().await;
         assert_eq!(head.status, 101, "handshake answer: {head:?}");
         assert_eq!(head.header("sec-websocket-accept"), Some(RAW_ACCEPT));
@@ -385,7 +359,7 @@ impl Conn {
     }
 
     /// Sends one masked frame.
-    pub async fn send_frame(&mut self, fin: bool, opcode: u8, payload: &[u8]) {
+    pub async fn send_frame(&mut self, fin: bool, opcode: Opcode, payload: &[u8]) {
         self.send(client_frame(fin, opcode, payload)).await;
     }
 
@@ -394,7 +368,7 @@ impl Conn {
         within(STEP_TIMEOUT, "a frame", async {
             let h = self.take_exact(2).await;
             let fin = h[0] & 0x80 != 0;
-            let opcode = h[0] & 0x0f;
+            let opcode = Opcode::from_u8(h[0] & 0x0f).expect("a server sends no reserved opcode");
             assert_eq!(h[1] & 0x80, 0, "server frames must not be masked");
             let len = match h[1] & 0x7f {
                 126 => u16::from_be_bytes(self.take_exact(2).await.try_into().unwrap()) as usize,

@@ -16,20 +16,27 @@
 //! handshakes and once after one echoed message on every connection.
 //!
 //! A hand-written client so that it is not the bottleneck: the masked frames are encoded
-//! once up front, replies are verified as they stream in (no reassembly copies), each
-//! connection's refills go out in one write per read, reads go into one large buffer per
-//! thread, and each thread runs one level-triggered epoll loop.
+//! once up front (with the core's client-side encoder), replies are verified as they
+//! stream in (no reassembly copies), each connection's refills go out in one write per
+//! read, reads go into one large buffer per thread, and each thread runs one
+//! level-triggered epoll loop.
 
 use std::collections::VecDeque;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
+use wirelane_core::proto::ws::client::upgrade_request;
+use wirelane_core::proto::ws::frame::MAX_HEADER_LEN;
+use wirelane_core::proto::ws::{accept_key, encode_client_frame, Opcode};
 
 /// Distinct payloads cycled through (each with its own mask key).
 const PATTERNS: usize = 64;
 const READ_BUF: usize = 256 * 1024;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Every connection's `Sec-WebSocket-Key` (RFC 6455's example): a benchmark against a
+/// server we trust needs no fresh nonce.
+const HANDSHAKE_KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 
 #[derive(Clone)]
 struct Args {
@@ -135,30 +142,14 @@ impl Patterns {
                 })
                 .collect();
             let key = (0x9e37_79b9u32.wrapping_mul(k as u32 + 1)).to_be_bytes();
-            frames.push(encode_frame(if text { 0x1 } else { 0x2 }, &payload, key));
+            let opcode = if text { Opcode::Text } else { Opcode::Binary };
+            let mut frame = Vec::with_capacity(payload.len() + MAX_HEADER_LEN);
+            encode_client_frame(true, opcode, &payload, key, &mut frame);
+            frames.push(frame);
             payloads.push(payload);
         }
         Patterns { payloads, frames }
     }
-}
-
-/// One final client frame: FIN, opcode, MASK, length, key, masked payload.
-fn encode_frame(opcode: u8, payload: &[u8], key: [u8; 4]) -> Vec<u8> {
-    let mut f = Vec::with_capacity(payload.len() + 14);
-    f.push(0x80 | opcode);
-    let len = payload.len();
-    if len < 126 {
-        f.push(0x80 | len as u8);
-    } else if len <= 0xffff {
-        f.push(0x80 | 126);
-        f.extend_from_slice(&(len as u16).to_be_bytes());
-    } else {
-        f.push(0x80 | 127);
-        f.extend_from_slice(&(len as u64).to_be_bytes());
-    }
-    f.extend_from_slice(&key);
-    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i & 3]));
-    f
 }
 
 /// Connects and completes the opening handshake (blocking), leaving the socket blocking.
@@ -167,11 +158,8 @@ fn connect(addr: SocketAddr, path: &str) -> Result<TcpStream, String> {
     s.set_nodelay(true).map_err(|e| e.to_string())?;
     s.set_read_timeout(Some(HANDSHAKE_TIMEOUT))
         .map_err(|e| e.to_string())?;
-    let req = format!(
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    );
-    s.write_all(req.as_bytes()).map_err(|e| e.to_string())?;
+    let req = upgrade_request(&addr.to_string(), path, HANDSHAKE_KEY, &[]);
+    s.write_all(&req).map_err(|e| e.to_string())?;
     // Read byte-wise up to the end of the head: the server sends nothing after it until
     // we send a frame, so nothing of the stream is lost.
     let mut head = Vec::with_capacity(256);
@@ -193,10 +181,13 @@ fn connect(addr: SocketAddr, path: &str) -> Result<TcpStream, String> {
             text.lines().next().unwrap_or("")
         ));
     }
-    // The accept key for the fixed key above (RFC 6455 §1.3).
+    let accept = format!(
+        "sec-websocket-accept: {}",
+        accept_key(HANDSHAKE_KEY.as_bytes())
+    );
     if !text
         .to_ascii_lowercase()
-        .contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo=")
+        .contains(&accept.to_ascii_lowercase())
     {
         return Err("wrong Sec-WebSocket-Accept".into());
     }
@@ -596,10 +587,17 @@ fn run_thread(socks: Vec<TcpStream>, p: &Patterns, window: usize, deadline: Inst
         }
     }
     // Say goodbye properly; nothing more is counted.
+    let mut bye = Vec::new();
+    encode_client_frame(
+        true,
+        Opcode::Close,
+        &1000u16.to_be_bytes(),
+        [1, 2, 3, 4],
+        &mut bye,
+    );
     for c in &mut conns {
         c.s.set_nonblocking(false).ok();
-        let _ =
-            c.s.write_all(&encode_frame(0x8, &1000u16.to_be_bytes(), [1, 2, 3, 4]));
+        let _ = c.s.write_all(&bye);
         let _ = c.s.shutdown(std::net::Shutdown::Write);
     }
     t.hist = Some(hist);

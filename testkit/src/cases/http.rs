@@ -158,15 +158,7 @@ pub async fn http_not_found_404<H: Harness>() {
     let r = client::get(server.addr(), "/no/such/thing").await;
     assert_eq!(r.status, 404, "{r:?}");
     // A WebSocket upgrade to an unknown path is a 404 too, not a 101.
-    let r = client::request(
-        server.addr(),
-        format!(
-            "GET /nope HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: {}\r\nSec-WebSocket-Version: 13\r\n\r\n",
-            client::RAW_KEY
-        ),
-    )
-    .await;
+    let r = client::request(server.addr(), client::upgrade_request("/nope", &[])).await;
     assert_eq!(r.status, 404, "{r:?}");
 }
 

@@ -1,7 +1,7 @@
 //! WebSocket cases.
 
 use super::echo;
-use crate::client::{self, op, ws_connect, ws_expect_close, ws_expect_end, ws_recv, ws_send, Conn};
+use crate::client::{self, ws_connect, ws_expect_close, ws_expect_end, ws_recv, ws_send, Conn};
 use crate::util::{eventually, sleep, Gate};
 use crate::{Harness, TestServer};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -11,7 +11,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode as TClose
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message as TMessage;
 use wirelane_core::app::{Context, Hub, Runtime, SlowClientPolicy};
-use wirelane_core::proto::ws::{CloseCode, Message};
+use wirelane_core::proto::ws::{CloseCode, Message, Opcode};
 
 fn echo_server<H: Harness>() -> TestServer {
     TestServer::start::<H, _, _>(|s| async move {
@@ -49,28 +49,28 @@ pub async fn ws_echo_binary<H: Harness>() {
 pub async fn ws_echo_fragmented<H: Harness>() {
     let server = echo_server::<H>();
     let mut c = Conn::ws_open(server.addr(), "/ws").await;
-    c.send_frame(false, op::TEXT, b"Hel").await;
-    c.send_frame(false, op::CONT, b"lo, ").await;
-    c.send_frame(true, op::PING, b"in-between").await;
+    c.send_frame(false, Opcode::Text, b"Hel").await;
+    c.send_frame(false, Opcode::Continuation, b"lo, ").await;
+    c.send_frame(true, Opcode::Ping, b"in-between").await;
     let pong = c.read_frame().await;
     assert_eq!(
         (pong.opcode, pong.payload.as_slice()),
-        (op::PONG, &b"in-between"[..])
+        (Opcode::Pong, &b"in-between"[..])
     );
     // "wörld": ö is C3 B6, split between two fragments.
-    c.send_frame(false, op::CONT, b"w\xC3").await;
-    c.send_frame(true, op::CONT, b"\xB6rld").await;
+    c.send_frame(false, Opcode::Continuation, b"w\xC3").await;
+    c.send_frame(true, Opcode::Continuation, b"\xB6rld").await;
     let f = c.read_frame().await;
     assert!(f.fin);
-    assert_eq!(f.opcode, op::TEXT);
+    assert_eq!(f.opcode, Opcode::Text);
     assert_eq!(String::from_utf8(f.payload).unwrap(), "Hello, wörld");
 
-    c.send_frame(false, op::BINARY, &[1, 2]).await;
-    c.send_frame(false, op::CONT, &[3]).await;
-    c.send_frame(false, op::CONT, &[]).await;
-    c.send_frame(true, op::CONT, &[4, 5]).await;
+    c.send_frame(false, Opcode::Binary, &[1, 2]).await;
+    c.send_frame(false, Opcode::Continuation, &[3]).await;
+    c.send_frame(false, Opcode::Continuation, &[]).await;
+    c.send_frame(true, Opcode::Continuation, &[4, 5]).await;
     let f = c.read_frame().await;
-    assert_eq!((f.fin, f.opcode), (true, op::BINARY));
+    assert_eq!((f.fin, f.opcode), (true, Opcode::Binary));
     assert_eq!(f.payload, vec![1, 2, 3, 4, 5]);
 
     // Many small fragments.
@@ -78,14 +78,18 @@ pub async fn ws_echo_fragmented<H: Harness>() {
     for i in 0..200u32 {
         let piece = format!("{i},");
         expected.extend_from_slice(piece.as_bytes());
-        let opcode = if i == 0 { op::TEXT } else { op::CONT };
+        let opcode = if i == 0 {
+            Opcode::Text
+        } else {
+            Opcode::Continuation
+        };
         c.send_frame(i == 199, opcode, piece.as_bytes()).await;
     }
     let f = c.read_frame().await;
-    assert_eq!((f.fin, f.opcode), (true, op::TEXT));
+    assert_eq!((f.fin, f.opcode), (true, Opcode::Text));
     assert_eq!(f.payload, expected);
 
-    c.send_frame(true, op::CLOSE, &client::close_payload(1000, ""))
+    c.send_frame(true, Opcode::Close, &client::close_payload(1000, ""))
         .await;
     let close = c.read_frame().await;
     assert_eq!(close.close_code(), Some(1000));
@@ -125,13 +129,13 @@ pub async fn ws_ping_pong<H: Harness>() {
 
     let mut c = Conn::ws_open(server.addr(), "/ws").await;
     let p: Vec<u8> = (0..125u8).collect();
-    c.send_frame(true, op::PING, &p).await;
+    c.send_frame(true, Opcode::Ping, &p).await;
     let f = c.read_frame().await;
-    assert_eq!((f.fin, f.opcode), (true, op::PONG));
+    assert_eq!((f.fin, f.opcode), (true, Opcode::Pong));
     assert_eq!(f.payload, p);
-    c.send_frame(true, op::PING, b"").await;
+    c.send_frame(true, Opcode::Ping, b"").await;
     let f = c.read_frame().await;
-    assert_eq!((f.opcode, f.payload.len()), (op::PONG, 0));
+    assert_eq!((f.opcode, f.payload.len()), (Opcode::Pong, 0));
 }
 
 /// Pings are answered by the connection driver even while the handler never receives.
@@ -143,13 +147,13 @@ pub async fn ws_ping_answered_while_handler_busy<H: Harness>() {
         .await;
     });
     let mut c = Conn::ws_open(server.addr(), "/busy").await;
-    c.send_frame(true, op::TEXT, b"nobody reads this").await;
+    c.send_frame(true, Opcode::Text, b"nobody reads this").await;
     let t0 = Instant::now();
-    c.send_frame(true, op::PING, b"still there?").await;
+    c.send_frame(true, Opcode::Ping, b"still there?").await;
     let f = c.read_frame().await;
     assert_eq!(
         (f.opcode, f.payload.as_slice()),
-        (op::PONG, &b"still there?"[..])
+        (Opcode::Pong, &b"still there?"[..])
     );
     assert!(
         t0.elapsed() < Duration::from_secs(1),
@@ -259,6 +263,7 @@ pub async fn ws_handshake_missing_key_400<H: Harness>() {
         })
         .await;
     });
+    // Written out by hand: `upgrade_request` only builds valid requests.
     let r = client::request(
         server.addr(),
         "GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
@@ -274,6 +279,7 @@ pub async fn ws_handshake_missing_key_400<H: Harness>() {
 /// An upgrade with version 8 gets 426 with `Sec-WebSocket-Version: 13`.
 pub async fn ws_handshake_version_8_426<H: Harness>() {
     let server = echo_server::<H>();
+    // Written out by hand: `upgrade_request` only builds valid requests (version 13).
     let r = client::request(
         server.addr(),
         format!(
@@ -313,8 +319,8 @@ pub async fn ws_message_over_limit_1009<H: Harness>() {
 pub async fn ws_fragments_over_limit_1009<H: Harness>() {
     let server = limited_echo_server::<H>(1024);
     let mut c = Conn::ws_open(server.addr(), "/ws").await;
-    c.send_frame(false, op::BINARY, &[1; 600]).await;
-    c.send_frame(false, op::CONT, &[2; 600]).await;
+    c.send_frame(false, Opcode::Binary, &[1; 600]).await;
+    c.send_frame(false, Opcode::Continuation, &[2; 600]).await;
     let f = c.read_frame().await;
     assert_eq!(f.close_code(), Some(1009), "{f:?}");
 }
@@ -462,24 +468,25 @@ pub async fn ws_article_api<H: Harness>() {
     let mut c = Conn::ws_open(server.addr(), "/article").await;
     let local = c.stream.local_addr().expect("local addr");
     let f = c.read_frame().await;
-    assert_eq!(f.opcode, op::TEXT);
+    assert_eq!(f.opcode, Opcode::Text);
     assert_eq!(
         String::from_utf8(f.payload).unwrap(),
         format!("{} {local}", client::RAW_KEY)
     );
-    c.send_frame(true, op::TEXT, b"text stays text").await;
+    c.send_frame(true, Opcode::Text, b"text stays text").await;
     let f = c.read_frame().await;
     assert_eq!(
         (f.opcode, f.payload.as_slice()),
-        (op::TEXT, &b"text stays text"[..])
+        (Opcode::Text, &b"text stays text"[..])
     );
-    c.send_frame(true, op::BINARY, b"binary stays binary").await;
+    c.send_frame(true, Opcode::Binary, b"binary stays binary")
+        .await;
     let f = c.read_frame().await;
     assert_eq!(
         (f.opcode, f.payload.as_slice()),
-        (op::BINARY, &b"binary stays binary"[..])
+        (Opcode::Binary, &b"binary stays binary"[..])
     );
-    c.send_frame(true, op::CLOSE, &client::close_payload(1000, ""))
+    c.send_frame(true, Opcode::Close, &client::close_payload(1000, ""))
         .await;
     assert_eq!(c.read_frame().await.close_code(), Some(1000));
 }
@@ -530,12 +537,7 @@ pub async fn ws_slow_reader_is_bounded<H: Harness>() {
     socket.set_recv_buffer_size(RCVBUF).expect("SO_RCVBUF");
     let stream = socket.connect(server.addr()).await.expect("connect");
     let mut c = Conn::from_stream(stream);
-    c.send(format!(
-        "GET /flood HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: {}\r\nSec-WebSocket-Version: 13\r\n\r\n",
-        client::RAW_KEY
-    ))
-    .await;
+    c.send(client::upgrade_request("/flood", &[])).await;
     // Not even the 101 is read: the client reads nothing at all.
 
     // Wait until the count stops moving: unchanged for 500 ms, at most 15 s.
@@ -626,10 +628,10 @@ pub async fn ws_heartbeat_and_idle_timeout<H: Harness>() {
     let mut c = Conn::ws_open(server.addr(), "/ws").await;
     let t0 = Instant::now();
     let first = c.read_frame().await;
-    assert_eq!(first.opcode, op::PING, "{first:?}");
+    assert_eq!(first.opcode, Opcode::Ping, "{first:?}");
     let close = loop {
         let f = c.read_frame().await;
-        if f.opcode != op::PING {
+        if f.opcode != Opcode::Ping {
             break f;
         }
     };
@@ -684,12 +686,7 @@ pub async fn ws_inbound_backpressure<H: Harness>() {
     socket.set_send_buffer_size(SNDBUF).expect("SO_SNDBUF");
     let stream = socket.connect(server.addr()).await.expect("connect");
     let mut c = Conn::from_stream(stream);
-    c.send(format!(
-        "GET /lazy HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: {}\r\nSec-WebSocket-Version: 13\r\n\r\n",
-        client::RAW_KEY
-    ))
-    .await;
+    c.send(client::upgrade_request("/lazy", &[])).await;
     assert_eq!(c.read_head().await.status, 101);
 
     // The bound: what the framework holds (inbound queue + one message + the protocol's
@@ -698,7 +695,7 @@ pub async fn ws_inbound_backpressure<H: Harness>() {
     // up to tcp_rmem's maximum) and ours for sending (fixed above, doubled by Linux).
     let rmem_max = read_sysctl_max("/proc/sys/net/ipv4/tcp_rmem").unwrap_or(6 << 20);
     let bound = INBOUND + MSG + 256 * 1024 + 64 * 1024 + rmem_max + 2 * SNDBUF as usize + (1 << 20);
-    let frame = client::client_frame(true, op::BINARY, &vec![0x5a; MSG]);
+    let frame = client::client_frame(true, Opcode::Binary, &vec![0x5a; MSG]);
     let mut sent = 0usize;
     let mut messages = 0usize;
     loop {
@@ -731,7 +728,7 @@ pub async fn ws_inbound_backpressure<H: Harness>() {
     eprintln!(
         "inbound backpressure: blocked after {sent} B in {messages} messages (bound {bound} B)"
     );
-    c.send_frame(true, op::TEXT, b"end").await;
+    c.send_frame(true, Opcode::Text, b"end").await;
     let f = tokio::time::timeout(Duration::from_secs(20), c.read_frame())
         .await
         .expect("count");
@@ -780,15 +777,7 @@ pub async fn ws_middleware_decides_upgrade<H: Harness>() {
         })
         .await;
     });
-    let refused = client::request(
-        server.addr(),
-        format!(
-            "GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: {}\r\nSec-WebSocket-Version: 13\r\n\r\n",
-            client::RAW_KEY
-        ),
-    )
-    .await;
+    let refused = client::request(server.addr(), client::upgrade_request("/ws", &[])).await;
     assert_eq!((refused.status, refused.text().as_str()), (401, "no token"));
     assert_eq!(
         handled.load(Ordering::SeqCst),
@@ -831,11 +820,9 @@ pub async fn ws_subprotocol_selection<H: Harness>() {
         ("other", None),
     ] {
         let mut c = Conn::connect(server.addr()).await;
-        c.send(format!(
-            "GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: {}\r\nSec-WebSocket-Version: 13\r\n\
-             Sec-WebSocket-Protocol: {offer}\r\n\r\n",
-            client::RAW_KEY
+        c.send(client::upgrade_request(
+            "/ws",
+            &[("Sec-WebSocket-Protocol", offer)],
         ))
         .await;
         let head = c.read_head().await;

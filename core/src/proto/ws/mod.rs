@@ -1,10 +1,13 @@
-//! WebSocket, server side (RFC 6455), sans-IO.
+//! WebSocket, server side (RFC 6455), sans-IO, with the few client-side pieces a test or
+//! load client needs.
 //!
 //! - [`handshake`]: validating the upgrade request and building the 101 response;
 //! - [`frame`]: frame headers; [`mask`]: fast (un)masking; [`utf8`]: incremental UTF-8
 //!   validation; [`close`]: close codes; [`message`]: messages;
 //! - [`conn`]: [`WsConnection`], the connection state machine (its module docs state its
-//!   rules).
+//!   rules);
+//! - [`client`]: the client's side of the wire (masked frames, the upgrade request), for
+//!   test clients, load generators and embedded clients.
 //!
 //! No extension is negotiated (RSV bits are a protocol error), so permessage-deflate offers
 //! are ignored.
@@ -21,31 +24,31 @@
 //! is above your high-water mark. Once [`WsConnection::is_closed`] and the output is
 //! written, close the socket (the server closes TCP first).
 //!
-//! An echo, with the client's frames masked by hand:
+//! An echo, with the client's frames from [`encode_client_frame`]:
 //!
 //! ```
 //! use std::time::Instant;
-//! use wirelane_core::proto::ws::{CloseCode, WsConfig, WsConnection, WsEvent, WsState};
+//! use wirelane_core::proto::ws::{
+//!     encode_client_frame, CloseCode, Opcode, WsConfig, WsConnection, WsEvent, WsState,
+//! };
 //!
-//! /// A final, masked client frame with a payload under 126 bytes.
-//! fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
-//!     let key = [0x37, 0xfa, 0x21, 0x3d];
-//!     let mut frame = vec![0x80 | opcode, 0x80 | payload.len() as u8];
-//!     frame.extend_from_slice(&key);
-//!     frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+//! /// A final client frame, masked with a fixed key.
+//! fn client_frame(opcode: Opcode, payload: &[u8]) -> Vec<u8> {
+//!     let mut frame = Vec::new();
+//!     encode_client_frame(true, opcode, payload, [0x37, 0xfa, 0x21, 0x3d], &mut frame);
 //!     frame
 //! }
 //! // RFC 6455 §5.7: a masked "Hello".
 //! assert_eq!(
-//!     client_frame(0x1, b"Hello"),
+//!     client_frame(Opcode::Text, b"Hello"),
 //!     [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]
 //! );
 //!
 //! let now = Instant::now();
 //! let mut ws = WsConnection::new(WsConfig::default(), now);
-//! let mut input = client_frame(0x1, b"Hello"); // text
-//! input.extend(client_frame(0x2, &[1, 2, 3])); // binary
-//! input.extend(client_frame(0x9, b"hb")); // ping
+//! let mut input = client_frame(Opcode::Text, b"Hello");
+//! input.extend(client_frame(Opcode::Binary, &[1, 2, 3]));
+//! input.extend(client_frame(Opcode::Ping, b"hb"));
 //!
 //! // Any split works; here the three frames arrive in reads of 4 bytes.
 //! for piece in input.chunks(4) {
@@ -66,7 +69,7 @@
 //! assert_eq!(wire, b"\x81\x05Hello\x82\x03\x01\x02\x03\x8a\x02hb");
 //!
 //! // The client closes with 1000: the core echoes the code, then the connection is done.
-//! ws.handle_input(&client_frame(0x8, &1000u16.to_be_bytes()), now);
+//! ws.handle_input(&client_frame(Opcode::Close, &1000u16.to_be_bytes()), now);
 //! assert!(matches!(ws.poll_event(), Some(WsEvent::PeerClose(Some(f))) if f.code == CloseCode::NORMAL));
 //! assert_eq!(ws.poll_event(), Some(WsEvent::Closed));
 //! assert_eq!(ws.poll_event(), None);
@@ -74,6 +77,7 @@
 //! assert!(ws.is_closed() && ws.state() == WsState::Closed && ws.poll_timeout().is_none());
 //! ```
 
+pub mod client;
 pub mod close;
 pub mod conn;
 pub mod error;
@@ -83,6 +87,7 @@ pub mod mask;
 pub mod message;
 pub mod utf8;
 
+pub use client::encode_client_frame;
 pub use close::{CloseCode, CloseFrame};
 pub use conn::{WsConfig, WsConnection, WsEvent, WsState, RECYCLE_MAX};
 pub use error::{WsError, WsUsageError};
