@@ -82,6 +82,12 @@ pub trait Transport: Send + Unpin + 'static {
         let _ = cx;
         Poll::Ready(Ok(()))
     }
+    /// An instant by which the transport must have made progress of its own (a TLS
+    /// handshake that must complete by then), in the clock of [`Runtime::now`]: the driver
+    /// wakes at it and, once it has passed, ends the connection. The default is none.
+    fn deadline(&self) -> Option<Instant> {
+        None
+    }
 }
 
 /// A one-shot timer that can be moved to a new deadline.

@@ -28,7 +28,7 @@ use crate::app::conn::{BodyState, ConnState, Proto, RequestSlot};
 use crate::app::context::{Context, Mode};
 use crate::app::handler::{BoxFuture, SharedHandler};
 use crate::app::router::RouteMatch;
-use crate::app::runtime::Runtime;
+use crate::app::runtime::{Runtime, Transport};
 use crate::app::server::App;
 use crate::proto::http::{BodyLength, HttpEvent, RequestHead, ResponseHead, ServerConnection};
 use crate::proto::ws::{self, CloseCode, HandshakeRequest, WsConnection, WsEvent, WsState};
@@ -82,7 +82,7 @@ enum Next {
     Deliver { batch_full: bool },
 }
 
-impl<R: Runtime> Driver<R> {
+impl<R: Runtime, T: Transport> Driver<R, T> {
     /// Turns protocol events into work for the framework; true when any event was taken.
     pub(super) fn process_events(&mut self, cx: &mut TaskCx<'_>, now: Instant) -> bool {
         let mut progress = false;
@@ -196,7 +196,7 @@ fn ws_event(st: &mut ConnState, ev: WsEvent, cx: &mut TaskCx<'_>, batch_full: bo
     Next::Handled
 }
 
-impl<R: Runtime> Driver<R> {
+impl<R: Runtime, T: Transport> Driver<R, T> {
     fn route(&self, head: &RequestHead) -> (Target, Vec<(String, String)>) {
         match self.server.app.router.lookup(head.method(), head.path()) {
             RouteMatch::Found { handler, params } => (Target::Handler(handler), params),

@@ -30,11 +30,12 @@ mod timer;
 
 use super::context::Context;
 use super::handler::BoxFuture;
-use super::runtime::Runtime;
+use super::runtime::{Runtime, Transport};
 use super::server::ServerShared;
 use exchange::PendingUpgrade;
 use socket::{Phase, Reading};
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskCx, Poll};
@@ -45,9 +46,11 @@ use super::conn::ConnShared;
 /// Rounds per poll before yielding to other tasks.
 const ROUNDS_PER_POLL: usize = 32;
 
-pub(crate) struct Driver<R: Runtime> {
+/// The driver of one connection on runtime `R` over transport `T` (the runtime's own
+/// stream, or a wrapper of it such as TLS).
+pub(crate) struct Driver<R: Runtime, T: Transport = <R as Runtime>::Stream> {
     // ---- the socket side (socket.rs) ----
-    io: R::Stream,
+    io: T,
     reading: Reading,
     phase: Phase,
     // ---- the exchange side (exchange.rs) ----
@@ -69,14 +72,15 @@ pub(crate) struct Driver<R: Runtime> {
     id: u64,
     /// The deadline registered with the server's [`Deadlines`](super::deadlines).
     armed: Option<Instant>,
+    _runtime: PhantomData<fn() -> R>,
 }
 
 // The driver never pins its fields in place (it only uses them through `&mut`).
-impl<R: Runtime> Unpin for Driver<R> {}
+impl<R: Runtime, T: Transport> Unpin for Driver<R, T> {}
 
-impl<R: Runtime> Driver<R> {
+impl<R: Runtime, T: Transport> Driver<R, T> {
     pub(crate) fn new(
-        io: R::Stream,
+        io: T,
         conn: Arc<ConnShared>,
         server: Arc<ServerShared>,
         id: u64,
@@ -95,6 +99,7 @@ impl<R: Runtime> Driver<R> {
             handler_due: true,
             id,
             armed: None,
+            _runtime: PhantomData,
         }
     }
 
@@ -144,7 +149,7 @@ enum Round {
     Finished,
 }
 
-impl<R: Runtime> Future for Driver<R> {
+impl<R: Runtime, T: Transport> Future for Driver<R, T> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<()> {
@@ -174,7 +179,7 @@ impl<R: Runtime> Future for Driver<R> {
     }
 }
 
-impl<R: Runtime> Drop for Driver<R> {
+impl<R: Runtime, T: Transport> Drop for Driver<R, T> {
     fn drop(&mut self) {
         // Drop the handler first: it may hold contexts whose drop touches the state.
         self.handler = None;

@@ -78,7 +78,7 @@ impl Reading {
     }
 }
 
-impl<R: Runtime> Driver<R> {
+impl<R: Runtime, T: Transport> Driver<R, T> {
     /// Output queued above which the driver stops reading and parsing: twice the
     /// senders' high-water mark, so protocol replies (pongs, close echoes, pipelined
     /// responses) cannot grow the queue without bound when the peer does not read.

@@ -13,11 +13,11 @@
 
 use super::socket::Phase;
 use super::Driver;
-use crate::app::runtime::Runtime;
+use crate::app::runtime::{Runtime, Transport};
 use std::task::Context as TaskCx;
 use std::time::Instant;
 
-impl<R: Runtime> Driver<R> {
+impl<R: Runtime, T: Transport> Driver<R, T> {
     /// Removes our entry from the server's deadlines, if any.
     pub(super) fn disarm(&mut self) {
         if let Some(at) = self.armed.take() {
@@ -33,6 +33,14 @@ impl<R: Runtime> Driver<R> {
         self.server.shutdown_deadline.get().copied()
     }
 
+    /// When the transport gives up (e.g. a TLS handshake not completed), while open.
+    fn transport_deadline(&self) -> Option<Instant> {
+        match self.phase {
+            Phase::Open | Phase::Closing => self.io.deadline(),
+            _ => None,
+        }
+    }
+
     /// The earliest instant at which something must happen.
     fn next_deadline(&self) -> Option<Instant> {
         let proto = self.conn.lock().proto.poll_timeout();
@@ -43,7 +51,7 @@ impl<R: Runtime> Driver<R> {
             }
             _ => None,
         };
-        [proto, phase, self.hard_deadline()]
+        [proto, phase, self.hard_deadline(), self.transport_deadline()]
             .into_iter()
             .flatten()
             .min()
@@ -79,6 +87,9 @@ impl<R: Runtime> Driver<R> {
         {
             self.end_now(now);
             self.handler = None;
+        }
+        if self.transport_deadline().is_some_and(|d| now >= d) {
+            self.end_now(now);
         }
         true
     }
