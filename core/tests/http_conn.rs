@@ -834,7 +834,67 @@ const MALFORMED: &[(&str, &[u8], u16)] = &[
     ("trailer obs-fold", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: a\r\n b\r\n\r\n", 400),
     ("trailer no colon", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nbad\r\n\r\n", 400),
     ("CL then smuggled", b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length : 5\r\n\r\nGET /x HTTP/1.1\r\n\r\n", 400),
+    ("relative target", b"GET x/y HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    ("asterisk not OPTIONS", b"GET * HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    ("absolute other scheme", b"GET ftp://a/ HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    ("absolute userinfo", b"GET http://u@a/ HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    ("absolute no host", b"GET http:///x HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    ("CONNECT no port", b"CONNECT a HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    ("CONNECT origin-form", b"CONNECT /x HTTP/1.1\r\nHost: a\r\n\r\n", 400),
 ];
+
+/// Answers with the path and query the core extracted from the target.
+fn path_and_query(head: &RequestHead, _: &[u8]) -> Plan {
+    let text = format!(
+        "{:?} {} {:?}",
+        head.target_form(),
+        head.path(),
+        head.query()
+    );
+    let text: &'static [u8] = Box::leak(text.into_bytes().into_boxed_slice());
+    (
+        ResponseHead::new(200),
+        BodyLength::Known(text.len() as u64),
+        vec![text],
+    )
+}
+
+#[test]
+fn every_target_form_is_accepted() {
+    let app = App {
+        respond: path_and_query,
+        ..ECHO
+    };
+    let o = run_all(
+        b"GET http://127.0.0.1:8080/ HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n\
+          GET HTTPS://h/a/b?x=1 HTTP/1.1\r\nHost: h\r\n\r\n\
+          GET http://h?q HTTP/1.1\r\nHost: h\r\n\r\n\
+          OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n\
+          CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n\
+          GET /o?p HTTP/1.1\r\nHost: h\r\n\r\n",
+        false,
+        app,
+        HttpLimits::default(),
+    );
+    let out = text(&o);
+    let bodies: Vec<&str> = out
+        .split("HTTP/1.1 200 OK\r\n")
+        .skip(1)
+        .map(|r| r.split_once("\r\n\r\n").unwrap().1)
+        .collect();
+    assert_eq!(
+        bodies,
+        vec![
+            "Absolute / None",
+            "Absolute /a/b Some(\"x=1\")",
+            "Absolute / Some(\"q\")",
+            "Asterisk * None",
+            "Authority  None",
+            "Origin /o Some(\"p\")",
+        ]
+    );
+    assert!(!o.should_close);
+}
 
 #[test]
 fn malformed_requests_get_their_status() {
