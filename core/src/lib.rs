@@ -1,8 +1,25 @@
 //! `wirelane-core`: the sans-IO HTTP/1.1 + WebSocket protocol core ([`proto`]) and the
-//! runtime-agnostic server framework ([`app`]) that the runtime adapter crates
-//! (`wirelane-tokio`, `wirelane-async-std`, `wirelane-smol`) drive.
+//! runtime-agnostic server framework (`app`, behind the default feature `framework`) that
+//! the runtime adapter crates (`wirelane-tokio`, `wirelane-async-std`, `wirelane-smol`)
+//! drive.
+//!
+//! # The protocol layer alone
+//!
+//! `default-features = false` gives [`proto`] alone: no `app` module, no `socket2`, only
+//! the dependencies the protocol layer is allowed (`bytes`, `httparse`, `sha1`, `base64`).
+//! That is the build for an embedder with its own event loop, and CI builds it that way, so
+//! the compiler checks that `proto` never reaches into the framework.
+//!
+//! Why a feature and not a separate crate: the layering the compiler checks is the same
+//! (`proto` compiles without `app`), and a feature keeps every path as it is
+//! (`wirelane_core::proto::…`, `wirelane_core::app::…`), where a crate split would rename
+//! the protocol layer in every adapter, example, test, bench and fuzz target. What a
+//! separate crate would add, a separate version number, nobody needs while the two layers
+//! are released together.
+
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "framework")]
 pub mod app;
 pub mod proto;
