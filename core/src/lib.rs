@@ -16,10 +16,19 @@
 //! the protocol layer in every adapter, example, test, bench and fuzz target. What a
 //! separate crate would add, a separate version number, nobody needs while the two layers
 //! are released together.
-
+//!
+//! # Unsafe code
+//!
+//! None, except one block in the WebSocket message assembly (`proto::ws::assembly`; the
+//! `allow` is on the one function that holds it, and the module docs give the invariant).
+//! The crate root denies `unsafe_code` rather than forbidding it, because a `forbid` there
+//! could not be lifted for that function; every other module with code forbids it
+//! outright (at its `mod` line), so no `allow` can bring it back there.
+#![deny(unsafe_code)]
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
 #[cfg(feature = "framework")]
+#[forbid(unsafe_code)]
 pub mod app;
 pub mod proto;
