@@ -38,6 +38,8 @@
 //! of all connections per loop turn: simple, and fine for an example (a server with many
 //! thousands of connections would keep a timer heap or wheel instead).
 
+#![forbid(unsafe_code)]
+
 use bytes::Bytes;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};

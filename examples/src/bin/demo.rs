@@ -33,6 +33,8 @@
 //! `use` line; on async-std and smol their `tokio::time` calls are served by a small
 //! background tokio timer runtime (see `examples/src/article/mod.rs` for why).
 
+#![forbid(unsafe_code)]
+
 #[path = "../article/mod.rs"]
 mod article;
 

@@ -11,6 +11,8 @@
 //! echo [--addr 127.0.0.1:9001] [--runtime tokio|async-std|smol] [--threads 1]
 //! ```
 
+#![forbid(unsafe_code)]
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use wirelane_core::app::headers::CONTENT_TYPE;
