@@ -58,11 +58,12 @@ pub fn post(path: &str, body: &[u8]) -> Vec<u8> {
     v
 }
 
-/// A POST whose body is sent in chunked encoding, one chunk per piece.
+/// A POST whose body is sent in chunked encoding, one chunk per piece (empty pieces are
+/// left out: an empty chunk ends the body).
 pub fn post_chunked(path: &str, pieces: &[&[u8]]) -> Vec<u8> {
     let mut v = format!("POST {path} HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n")
         .into_bytes();
-    for p in pieces {
+    for p in pieces.iter().filter(|p| !p.is_empty()) {
         v.extend_from_slice(format!("{:x}\r\n", p.len()).as_bytes());
         v.extend_from_slice(p);
         v.extend_from_slice(b"\r\n");
