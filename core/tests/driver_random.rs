@@ -587,7 +587,7 @@ fn run_schedule(seed: u64, warm_up: bool, scope: Scope) {
 fn replay_line(seed: u64, test: &str) -> String {
     format!(
         "seed = {seed} (replay: WIRELANE_SEED={seed} cargo test -p wirelane-core --test \
-         driver_random {test} -- --include-ignored)"
+         driver_random {test} -- --exact --include-ignored)"
     )
 }
 
