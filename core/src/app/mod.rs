@@ -18,6 +18,7 @@ mod error;
 pub mod futures_io;
 mod handler;
 pub mod headers;
+pub mod memory;
 mod router;
 mod runtime;
 mod sender;
