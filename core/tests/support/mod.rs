@@ -8,6 +8,7 @@ use std::future::Future;
 use std::time::Duration;
 use wirelane_core::app::memory::{Faults, MemClient, MemRuntime};
 use wirelane_core::app::{Server, ServerHandle};
+use wirelane_core::proto::ws::{encode_client_frame, Opcode};
 
 /// Builds a server on `rt` (configured by `setup`), starts it, and returns its handle.
 pub fn start<F, Fut>(rt: &MemRuntime, setup: F) -> ServerHandle
@@ -179,23 +180,12 @@ pub const PING: u8 = 0x9;
 pub const PONG: u8 = 0xA;
 
 /// A masked client frame.
-// TODO(dedup): use proto::ws::client once merged.
+/// A masked client frame, written by the core's own client-side encoder. `opcode` is the
+/// raw 4-bit value, so tests can also send reserved ones.
 pub fn client_frame(opcode: u8, fin: bool, payload: &[u8]) -> Vec<u8> {
-    let key = [0x37, 0xfa, 0x21, 0x3d];
-    let mut v = vec![(u8::from(fin) << 7) | opcode];
-    match payload.len() {
-        n if n < 126 => v.push(0x80 | n as u8),
-        n if n <= 0xffff => {
-            v.push(0x80 | 126);
-            v.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            v.push(0x80 | 127);
-            v.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    v.extend_from_slice(&key);
-    v.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+    let mut v = Vec::new();
+    encode_client_frame(fin, Opcode::Text, payload, [0x37, 0xfa, 0x21, 0x3d], &mut v);
+    v[0] = (v[0] & 0xf0) | (opcode & 0x0f);
     v
 }
 

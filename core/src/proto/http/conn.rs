@@ -706,10 +706,17 @@ impl ServerConnection {
     }
 
     /// Asks to close after the current response (adds `connection: close` if the head is not
-    /// sent yet). Between requests, closes now.
+    /// sent yet). Between requests with nothing received, closes now; a request whose head
+    /// has begun to arrive is current: it is read (within the head timeout) and answered
+    /// first.
     pub fn close_after_response(&mut self) {
         self.close_after = true;
-        if self.send == Send::Idle && matches!(self.recv, Recv::Head | Recv::Discard(_)) {
+        let between = match self.recv {
+            Recv::Head => self.buf.is_empty() && self.pending.is_none(),
+            Recv::Discard(_) => true,
+            _ => false,
+        };
+        if self.send == Send::Idle && between {
             self.close_now();
         }
     }
