@@ -19,23 +19,6 @@ async fn hello(ctx: Context) {
     ctx.set_response_body("hello").await;
 }
 
-/// Answers with the request path and body.
-async fn echo_http(ctx: Context) {
-    let body = ctx.get_request_body().await;
-    let mut out = ctx.path().as_bytes().to_vec();
-    out.push(b':');
-    out.extend_from_slice(&body);
-    ctx.set_response_body(out).await;
-}
-
-async fn ws_echo(ctx: Context) {
-    while let Some(m) = ctx.recv_message().await {
-        if ctx.send_message(m).await.is_err() {
-            break;
-        }
-    }
-}
-
 fn http_server(rt: &MemRuntime) -> ServerHandle {
     start(rt, |s| async move {
         s.route("/hello", hello).await;

@@ -135,22 +135,6 @@ impl Rng {
 
 // ----- the server -----
 
-async fn echo_http(ctx: Context) {
-    let body = ctx.get_request_body().await;
-    let mut out = ctx.path().as_bytes().to_vec();
-    out.push(b':');
-    out.extend_from_slice(&body);
-    ctx.set_response_body(out).await;
-}
-
-async fn ws_echo(ctx: Context) {
-    while let Some(m) = ctx.recv_message().await {
-        if ctx.send_message(m).await.is_err() {
-            break;
-        }
-    }
-}
-
 /// Has another task push `n` numbered messages through a `Sender`, and reads until the
 /// peer closes.
 fn push(rt: MemRuntime) -> impl Fn(Context) -> wirelane_core::app::BoxFuture + Send + Sync {

@@ -7,7 +7,7 @@
 use std::future::Future;
 use std::time::Duration;
 use wirelane_core::app::memory::{Faults, MemClient, MemRuntime};
-use wirelane_core::app::{Server, ServerHandle};
+use wirelane_core::app::{Context, Server, ServerHandle};
 use wirelane_core::proto::ws::{encode_client_frame, Opcode};
 
 /// Builds a server on `rt` (configured by `setup`), starts it, and returns its handle.
@@ -314,5 +314,23 @@ impl Gate {
             }
         })
         .await
+    }
+}
+
+/// Answers with the request path and body.
+pub async fn echo_http(ctx: Context) {
+    let body = ctx.get_request_body().await;
+    let mut out = ctx.path().as_bytes().to_vec();
+    out.push(b':');
+    out.extend_from_slice(&body);
+    ctx.set_response_body(out).await;
+}
+
+/// Echoes every WebSocket message.
+pub async fn ws_echo(ctx: Context) {
+    while let Some(m) = ctx.recv_message().await {
+        if ctx.send_message(m).await.is_err() {
+            break;
+        }
     }
 }
