@@ -8,6 +8,7 @@ use std::future::Future;
 use std::time::Duration;
 use wirelane_core::app::memory::{Faults, MemClient, MemRuntime};
 use wirelane_core::app::{Context, Server, ServerHandle};
+use wirelane_core::proto::ws::client::upgrade_request;
 use wirelane_core::proto::ws::{encode_client_frame, Opcode};
 
 /// Builds a server on `rt` (configured by `setup`), starts it, and returns its handle.
@@ -76,12 +77,9 @@ pub fn post_chunked(path: &str, pieces: &[&[u8]]) -> Vec<u8> {
 pub const WS_KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 pub const WS_ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
 
+/// The opening handshake for `path`, written by the core's client module.
 pub fn upgrade(path: &str) -> Vec<u8> {
-    format!(
-        "GET {path} HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: {WS_KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    )
-    .into_bytes()
+    upgrade_request("t", path, WS_KEY, &[])
 }
 
 /// A parsed HTTP response.
