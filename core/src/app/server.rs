@@ -353,11 +353,18 @@ impl<R: Runtime> Server<R> {
             (s.config.clone(), app)
         };
         let addr = resolve(&config.host, config.port)?;
-        let listener = self.rt.listen(addr).map_err(|e| ServerError::Bind(addr, e))?;
+        let listener = self
+            .rt
+            .listen(addr)
+            .map_err(|e| ServerError::Bind(addr, e))?;
         let local_addr = listener
             .local_addr()
             .map_err(|e| ServerError::Bind(addr, e))?;
-        let shared = Arc::new(ServerShared::new(Arc::new(app), config.shutdown_timeout, R::now));
+        let shared = Arc::new(ServerShared::new(
+            Arc::new(app),
+            config.shutdown_timeout,
+            R::now,
+        ));
         shared.accepting.store(true, Ordering::Release);
         let accept = AcceptLoop {
             rt: self.rt.clone(),

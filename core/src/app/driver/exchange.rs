@@ -291,7 +291,12 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
             params,
             target,
         }));
-        self.start_handler(ctx_head, ctx_params, Mode::Http { id }, Run::RequestMiddleware);
+        self.start_handler(
+            ctx_head,
+            ctx_params,
+            Mode::Http { id },
+            Run::RequestMiddleware,
+        );
     }
 
     /// Sends the 101, switches the connection to WebSocket, and starts the handler (with the

@@ -79,12 +79,7 @@ pub(crate) struct Driver<R: Runtime, T: Transport = <R as Runtime>::Stream> {
 impl<R: Runtime, T: Transport> Unpin for Driver<R, T> {}
 
 impl<R: Runtime, T: Transport> Driver<R, T> {
-    pub(crate) fn new(
-        io: T,
-        conn: Arc<ConnShared>,
-        server: Arc<ServerShared>,
-        id: u64,
-    ) -> Self {
+    pub(crate) fn new(io: T, conn: Arc<ConnShared>, server: Arc<ServerShared>, id: u64) -> Self {
         Driver {
             io,
             reading: Reading::Ready,
