@@ -14,16 +14,16 @@ use wirelane_testkit::tokio_tungstenite::tungstenite::Message as TMessage;
 
 const WAIT: Duration = Duration::from_secs(5);
 
+/// The numbers a client received, with their arrival times.
+type Arrivals = Arc<Mutex<Vec<(Instant, usize)>>>;
+
 /// Collects the numbers arriving on a WebSocket, with their arrival time, until `total - 1`
 /// arrives or `limit` passes.
 fn collect(
     mut ws: wirelane_testkit::client::Ws,
     total: usize,
     limit: Duration,
-) -> (
-    Arc<Mutex<Vec<(Instant, usize)>>>,
-    tokio::task::JoinHandle<()>,
-) {
+) -> (Arrivals, tokio::task::JoinHandle<()>) {
     let got = Arc::new(Mutex::new(Vec::new()));
     let g = got.clone();
     let task = tokio::spawn(async move {
