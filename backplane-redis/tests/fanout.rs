@@ -289,3 +289,35 @@ fn bad_configuration_is_an_error() {
         assert!(!e.to_string().is_empty());
     }
 }
+
+/// Remote messages go through the same bounded per-member queues and slow-client policy as
+/// local ones: a member on B that stops reading is disconnected (1008), removed and
+/// counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_remote_member_meets_the_slow_client_policy() {
+    let Some(redis) = redis() else { return };
+    let a = Node::start::<Tokio>(support::config(&redis).outbox(4096));
+    let b = Node::start_with::<Tokio>(
+        support::config(&redis),
+        SlowClientPolicy::Disconnect,
+        Some(64 * 1024),
+    );
+    let mut publisher = ws_connect(&format!("{}?except", a.url("fast"))).await;
+    let _stalled = ws_connect(&b.url("fast")).await; // never read from
+    assert!(presence(&[&a, &b], "fast", 2, WAIT).await);
+    // Up to 16 MiB: more than the kernel's socket buffers can hide.
+    let chunk = "x".repeat(16 * 1024);
+    for _ in 0..1024 {
+        ws_send(&mut publisher, text(chunk.clone())).await;
+        if b.hub.members("fast") == 0 {
+            break;
+        }
+    }
+    assert!(
+        until(WAIT, || b.hub.members("fast") == 0).await,
+        "the stalled member should have been dropped"
+    );
+    let s = b.hub.stats();
+    assert!(s.dropped_slow >= 1 && s.remote >= 1, "{s:?}");
+    assert_eq!(s.backplane.unwrap().lost_in_transit, 0);
+}
