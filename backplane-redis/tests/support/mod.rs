@@ -34,11 +34,16 @@ pub fn redis() -> Option<RedisServer> {
             !required,
             "redis-server is not on PATH and WIRELANE_REQUIRE_REDIS=1: install it (apt-get install redis-server)"
         );
-        eprintln!();
-        eprintln!("!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!");
-        eprintln!("!! SKIPPED: redis-server is not on PATH; the Redis backplane is UNTESTED !!");
-        eprintln!("!! install it (apt-get install redis-server) or set WIRELANE_REQUIRE_REDIS=1");
-        eprintln!("!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!");
+        // Written to the process's stderr directly: the test harness hides what
+        // `eprintln!` prints in a passing test, and this must be seen.
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
+             !! SKIPPED: redis-server is not on PATH; the Redis backplane is UNTESTED !!\n\
+             !! install it (apt-get install redis-server) or set WIRELANE_REQUIRE_REDIS=1\n\
+             !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
+        );
         return None;
     }
     let port = TcpListener::bind("127.0.0.1:0")
