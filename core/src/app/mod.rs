@@ -5,6 +5,7 @@
 //! `Server<TokioRuntime>`) and re-exports the rest, so a handler written for one runtime
 //! compiles on the others unchanged.
 
+pub mod backplane;
 mod body;
 mod broadcast;
 mod config;
@@ -24,8 +25,9 @@ mod runtime;
 mod sender;
 mod server;
 
+pub use backplane::{Backplane, BackplaneStats, Inbox};
 pub use body::{Body, IntoBody};
-pub use broadcast::{Hub, Membership, SlowClientPolicy};
+pub use broadcast::{Hub, HubStats, Membership, SlowClientPolicy};
 pub use config::ServerConfig;
 pub use context::Context;
 pub use error::{SendError, ServerError, TrySendError};
@@ -41,9 +43,9 @@ pub use server::{Server, ServerHandle};
 pub mod prelude {
     pub use super::headers::*;
     pub use super::{
-        Body, BoxFuture, Context, Handler, Hub, IntoBody, Listener, Membership, RouteError,
-        Runtime, SendError, Sender, ServerConfig, ServerError, ServerHandle, SlowClientPolicy,
-        Timer, Transport, TrySendError,
+        Backplane, BackplaneStats, Body, BoxFuture, Context, Handler, Hub, HubStats, IntoBody,
+        Listener, Membership, RouteError, Runtime, SendError, Sender, ServerConfig, ServerError,
+        ServerHandle, SlowClientPolicy, Timer, Transport, TrySendError,
     };
     pub use crate::proto::http::Method;
     pub use crate::proto::ws::{CloseCode, DataKind, Message};
