@@ -55,16 +55,23 @@ LOG=$PEERS_TARGET/compare-logs
 mkdir -p "$LOG"
 : > "$OUT"
 
-# name | kinds (ws,http) | command (without --addr)
+# name | kinds (ws: A-C, http: E, idle: D) | command (without --addr)
+# Peers run twice where it matters: tuned (--tuned: the throughput idiom their maintainers
+# recommend; the headline ratios use these) and naive (the way their docs' first example
+# writes it).
 SERVERS=(
-    "wirelane-tokio|ws,http|$ECHO --runtime tokio --threads 1"
-    "wirelane-async-std|ws,http|$ECHO --runtime async-std --threads 1"
-    "wirelane-smol|ws,http|$ECHO --runtime smol --threads 1"
-    "tokio-tungstenite|ws|$P/tungstenite"
-    "fastwebsockets|ws,http|$P/fastws"
-    "axum|ws,http|$P/axum"
-    "hyper|http|$P/hyper"
-    "floor|ws,http|$P/floor"
+    "wirelane-tokio|ws,http,idle|$ECHO --runtime tokio --threads 1"
+    "wirelane-async-std|ws,http,idle|$ECHO --runtime async-std --threads 1"
+    "wirelane-smol|ws,http,idle|$ECHO --runtime smol --threads 1"
+    "tokio-tungstenite|ws,idle|$P/tungstenite --tuned"
+    "tokio-tungstenite-naive|ws|$P/tungstenite"
+    "fastwebsockets|ws,http,idle|$P/fastws --tuned"
+    "fastwebsockets-naive|ws|$P/fastws"
+    "axum|ws,http,idle|$P/axum --tuned"
+    "axum-naive|ws|$P/axum"
+    "hyper|http|$P/hyper --tuned"
+    "hyper-naive|http|$P/hyper"
+    "floor|ws,http,idle|$P/floor"
 )
 
 PORT=19100
@@ -166,7 +173,7 @@ done
 # D: memory is close to deterministic, so one fresh server per count is enough.
 for entry in "${AVAILABLE[@]}"; do
     IFS='|' read -r name kinds cmd <<< "$entry"
-    [[ $kinds == *ws* ]] || continue
+    [[ $kinds == *idle* ]] || continue
     for n in $IDLE_COUNTS; do
         # shellcheck disable=SC2086
         start_server $cmd || continue
