@@ -46,6 +46,20 @@ if [ $BUILD = 1 ]; then
     (cd "$PEERS" && CARGO_TARGET_DIR=$PEERS_TARGET cargo build --release -q)
 fi
 
+# The peers users pick instead of a Rust server: Node `ws` and Python `websockets`, at the
+# versions pinned in node/package.json and python/requirements.txt (installed when missing;
+# without node or python3 their rows are skipped).
+VENV=$PEERS_TARGET/pyvenv
+if command -v npm >/dev/null && [ ! -d "$PEERS/node/node_modules/ws" ]; then
+    echo "== installing node ws"
+    (cd "$PEERS/node" && npm ci --no-audit --no-fund -q) || echo "   ! npm ci failed: node-ws skipped"
+fi
+if command -v python3 >/dev/null && ! "$VENV/bin/python" -c "import websockets" 2>/dev/null; then
+    echo "== installing python websockets"
+    { python3 -m venv "$VENV" && "$VENV/bin/pip" install -q -r "$PEERS/python/requirements.txt"; } \
+        || echo "   ! pip install failed: python-websockets skipped"
+fi
+
 ECHO=$MAIN_TARGET/release/echo
 LOADGEN=$MAIN_TARGET/release/loadgen
 P=$PEERS_TARGET/release
@@ -71,6 +85,8 @@ SERVERS=(
     "axum-naive|ws|$P/axum"
     "hyper|http|$P/hyper --tuned"
     "hyper-naive|http|$P/hyper"
+    "node-ws|ws,http,idle|node $PEERS/node/server.js"
+    "python-websockets|ws,http,idle|$VENV/bin/python $PEERS/python/server.py"
     "floor|ws,http,idle|$P/floor"
 )
 

@@ -12,7 +12,8 @@ from collections import defaultdict
 WIRELANE = ["wirelane-tokio", "wirelane-async-std", "wirelane-smol"]
 PEERS = ["tokio-tungstenite", "fastwebsockets", "axum", "hyper"]
 NAIVE = [p + "-naive" for p in PEERS]
-ORDER = WIRELANE + PEERS + NAIVE + ["floor"]
+OTHERS = ["node-ws", "python-websockets"]
+ORDER = WIRELANE + PEERS + OTHERS + NAIVE + ["floor"]
 
 
 def sh(cmd):
@@ -85,7 +86,8 @@ def main():
 
     L = []
     L.append("# Benchmarks\n")
-    L.append("wirelane's `echo` example against peer Rust servers, measured side by side in one run "
+    L.append("wirelane's `echo` example against peer servers (Rust, plus Node `ws` and Python "
+             "`websockets`, each one process with one event loop), measured side by side in one run "
              "by [`examples/peers/compare.sh`](examples/peers/compare.sh) (generated file; do not "
              "edit by hand). Every server runs single-threaded (one tokio current-thread runtime, or "
              "one epoll loop for the floor) pinned to one core; the load generator "
@@ -237,6 +239,10 @@ def main():
     cpu = sh("lscpu | sed -n 's/^Model name: *//p'") or platform.processor()
     pv = lock_versions(args.peers_lock, {"tokio", "tokio-tungstenite", "tungstenite", "fastwebsockets",
                                          "axum", "hyper", "hyper-util"})
+    pv["node"] = sh("node --version") or "–"
+    pv["ws (npm)"] = sh("node -p \"require('./examples/peers/node/node_modules/ws/package.json').version\"") or "–"
+    pv["python"] = sh("examples/peers/target/pyvenv/bin/python -V").replace("Python ", "") or "–"
+    pv["websockets (PyPI)"] = sh("examples/peers/target/pyvenv/bin/python -c 'import websockets; print(websockets.__version__)'") or "–"
     mv = lock_versions(args.main_lock, {"tokio", "async-std", "smol", "async-io"})
     L.append("## Machine, versions, commands\n")
     L.append(f"- CPU: {cpu}, {sh('nproc')} cores visible; server pinned to CPU {args.server_cpu}, "
