@@ -9,7 +9,11 @@
 //!
 //! ```text
 //! echo [--addr 127.0.0.1:9001] [--runtime tokio|async-std|smol] [--threads 1]
+//!      [--push-rate N]
 //! ```
+//!
+//! `/push/ws`, `/push/sse` and `/push/poll` serve one server-pushed stream four ways (see
+//! `echo/push.rs`); `--push-rate N` publishes N messages a second to it (default 0: none).
 
 #![forbid(unsafe_code)]
 
@@ -18,6 +22,9 @@ use std::sync::Arc;
 use wirelane_core::app::headers::CONTENT_TYPE;
 use wirelane_core::app::{Context, Runtime, Server, ServerHandle};
 use wirelane_core::proto::WsLimits;
+
+#[path = "echo/push.rs"]
+mod push;
 
 async fn root(ctx: Context) {
     if ctx.is_websocket() {
@@ -41,10 +48,14 @@ struct Args {
     addr: SocketAddr,
     runtime: String,
     threads: usize,
+    push_rate: f64,
 }
 
 fn usage() -> ! {
-    eprintln!("usage: echo [--addr HOST:PORT] [--runtime tokio|async-std|smol] [--threads N]");
+    eprintln!(
+        "usage: echo [--addr HOST:PORT] [--runtime tokio|async-std|smol] [--threads N] \
+         [--push-rate N]"
+    );
     std::process::exit(2)
 }
 
@@ -53,6 +64,7 @@ fn parse_args() -> Args {
         addr: "127.0.0.1:9001".parse().expect("valid default"),
         runtime: "tokio".into(),
         threads: 1,
+        push_rate: 0.0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -61,6 +73,7 @@ fn parse_args() -> Args {
             "--addr" => args.addr = value().parse().unwrap_or_else(|_| usage()),
             "--runtime" => args.runtime = value(),
             "--threads" => args.threads = value().parse().unwrap_or_else(|_| usage()),
+            "--push-rate" => args.push_rate = value().parse().unwrap_or_else(|_| usage()),
             "-h" | "--help" => usage(),
             _ => usage(),
         }
@@ -71,7 +84,7 @@ fn parse_args() -> Args {
 
 /// Configures and starts the server on any runtime, then serves until SIGINT/SIGTERM
 /// and drains.
-async fn serve<R: Runtime>(server: Server<R>, addr: SocketAddr) {
+async fn serve<R: Runtime>(server: Server<R>, addr: SocketAddr, push_rate: f64) {
     server.host(addr.ip().to_string()).await;
     server.port(addr.port()).await;
     server.enable_nodelay().await;
@@ -84,6 +97,7 @@ async fn serve<R: Runtime>(server: Server<R>, addr: SocketAddr) {
         .await;
     server.route("/", root).await;
     server.route("/ws", echo).await;
+    push::routes(&server, push_rate).await;
     // Signals are taken over before the server starts, so one sent right after the
     // `listening on` line still shuts down gracefully.
     let signals = signal_hook::iterator::Signals::new([
@@ -129,14 +143,22 @@ fn main() {
                     .build()
             }
             .expect("tokio runtime");
-            rt.block_on(serve(wirelane_tokio::Server::new(), args.addr));
+            rt.block_on(serve(
+                wirelane_tokio::Server::new(),
+                args.addr,
+                args.push_rate,
+            ));
         }
         "async-std" => {
             // async-std's global executor reads its size once, on first use.
             if std::env::var_os("ASYNC_STD_THREAD_COUNT").is_none() {
                 std::env::set_var("ASYNC_STD_THREAD_COUNT", args.threads.to_string());
             }
-            async_std::task::block_on(serve(wirelane_async_std::Server::new(), args.addr));
+            async_std::task::block_on(serve(
+                wirelane_async_std::Server::new(),
+                args.addr,
+                args.push_rate,
+            ));
         }
         "smol" => {
             // Our own executor: run by this thread, plus `threads - 1` helpers.
@@ -146,7 +168,11 @@ fn main() {
                 std::thread::spawn(move || smol::block_on(ex.run(smol::future::pending::<()>())));
             }
             let rt = wirelane_smol::SmolRuntime::new(ex.clone());
-            smol::block_on(ex.run(serve(wirelane_smol::Server::with_runtime(rt), args.addr)));
+            smol::block_on(ex.run(serve(
+                wirelane_smol::Server::with_runtime(rt),
+                args.addr,
+                args.push_rate,
+            )));
         }
         other => {
             eprintln!("echo: unknown runtime {other:?} (tokio, async-std or smol)");
