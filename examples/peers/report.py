@@ -201,7 +201,11 @@ def main():
         L.append("## D: idle connections (server RSS growth per connection)\n")
         L.append("Server VmRSS before connecting, after all handshakes (+1 s), and again after one "
                  "16-byte echo on every connection (+1 s): the second figure shows what a connection "
-                 "keeps once it has carried traffic and gone idle. One fresh server per count.\n")
+                 "keeps once it has carried traffic and gone idle. One fresh server per count. "
+                 "wirelane-custom-loop is the protocol core driven by a plain mio loop, no async "
+                 "runtime; where each byte of an idle connection goes (heap allocation sites, "
+                 "tokio against custom_loop) is in [memory.md](examples/peers/memory.md), made by "
+                 "`examples/peers/heaptrack.sh`.\n")
         head = "| server | " + " | ".join(
             f"{n:,} idle: B/conn | {n:,} after one echo: B/conn" for n in idle_counts) + " |"
         L.append(head)
