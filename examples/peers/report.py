@@ -302,7 +302,7 @@ def main():
     L.append(f"- {args.reps} repetition(s) of {args.duration} s per measurement, servers alternating "
              f"within each repetition; the whole run took {args.elapsed} s")
     L.append("")
-    L.append("Rerun (takes about 10 minutes; `--quick` takes about 1):\n")
+    L.append("Rerun (takes about 15 minutes; `--quick` takes about 4):\n")
     L.append("```sh\n" + args.cmdline + "\n```\n")
     L.append("What it runs, per server (`taskset -c 0 SERVER --addr 127.0.0.1:PORT`):\n")
     L.append("```sh\n"

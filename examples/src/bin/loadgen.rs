@@ -65,7 +65,9 @@ fn usage(code: i32) -> ! {
     eprintln!(
         "usage: loadgen [--addr HOST:PORT] [--path /ws] [--conns C] [--window W] [--size S]\n\
          \x20              [--duration SECS] [--threads N] [--text] [--json]\n\
-         \x20      loadgen --idle N [--server-pid PID] [--hold SECS] [--json]"
+         \x20      loadgen --idle N [--server-pid PID] [--hold SECS] [--json]\n\
+         \x20      loadgen --rate R [--conns C] [--active N] ...   (latency at a fixed load)\n\
+         \x20      loadgen --push ws|sse|long-poll|short-poll [--clients N] ...   (pushed stream)"
     );
     std::process::exit(code)
 }
