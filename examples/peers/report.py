@@ -177,7 +177,7 @@ def main():
         L.append(f"## T: tail latency, {conns:,} connections of which 1% send\n")
         L.append(f"`loadgen --conns {conns} --active {conns // 100} --rate R`: every connection is "
                  "open, 1% of them carry an open-loop load of 10,000 msgs/s (or half of the server's "
-                 "A rate, when that is less). Medians over the repetitions.\n")
+                 "A rate, when that is less). One run per server (the first repetition).\n")
         L.append("| server | offered msgs/s | delivered msgs/s | p50 µs | p99 µs | p99.9 µs | errors |")
         L.append("|---|---:|---:|---:|---:|---:|---:|")
         for s in tail_rows:
@@ -337,7 +337,7 @@ def main():
     L.append(f"- {args.reps} repetition(s) of {args.duration} s per measurement, servers alternating "
              f"within each repetition; the whole run took {args.elapsed} s")
     L.append("")
-    L.append("Rerun (takes about 15 minutes; `--quick` takes about 4):\n")
+    L.append("Rerun (takes about 25 minutes; `--quick` takes about 4):\n")
     L.append("```sh\n" + args.cmdline + "\n```\n")
     L.append("What it runs, per server (`taskset -c 0 SERVER --addr 127.0.0.1:PORT`):\n")
     L.append("```sh\n"
