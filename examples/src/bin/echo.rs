@@ -84,7 +84,7 @@ fn parse_args() -> Args {
 
 /// Configures and starts the server on any runtime, then serves until SIGINT/SIGTERM
 /// and drains.
-async fn serve<R: Runtime>(server: Server<R>, addr: SocketAddr, push_rate: f64) {
+async fn serve<R: Runtime>(server: Server<R>, addr: SocketAddr) {
     server.host(addr.ip().to_string()).await;
     server.port(addr.port()).await;
     server.enable_nodelay().await;
@@ -97,7 +97,7 @@ async fn serve<R: Runtime>(server: Server<R>, addr: SocketAddr, push_rate: f64) 
         .await;
     server.route("/", root).await;
     server.route("/ws", echo).await;
-    push::routes(&server, push_rate).await;
+    push::routes(&server).await;
     // Signals are taken over before the server starts, so one sent right after the
     // `listening on` line still shuts down gracefully.
     let signals = signal_hook::iterator::Signals::new([
@@ -130,6 +130,7 @@ fn shutdown_on_signal(mut signals: signal_hook::iterator::Signals, handle: Serve
 
 fn main() {
     let args = parse_args();
+    push::set_rate(args.push_rate);
     match args.runtime.as_str() {
         "tokio" => {
             let rt = if args.threads == 1 {
@@ -143,22 +144,14 @@ fn main() {
                     .build()
             }
             .expect("tokio runtime");
-            rt.block_on(serve(
-                wirelane_tokio::Server::new(),
-                args.addr,
-                args.push_rate,
-            ));
+            rt.block_on(serve(wirelane_tokio::Server::new(), args.addr));
         }
         "async-std" => {
             // async-std's global executor reads its size once, on first use.
             if std::env::var_os("ASYNC_STD_THREAD_COUNT").is_none() {
                 std::env::set_var("ASYNC_STD_THREAD_COUNT", args.threads.to_string());
             }
-            async_std::task::block_on(serve(
-                wirelane_async_std::Server::new(),
-                args.addr,
-                args.push_rate,
-            ));
+            async_std::task::block_on(serve(wirelane_async_std::Server::new(), args.addr));
         }
         "smol" => {
             // Our own executor: run by this thread, plus `threads - 1` helpers.
@@ -168,11 +161,7 @@ fn main() {
                 std::thread::spawn(move || smol::block_on(ex.run(smol::future::pending::<()>())));
             }
             let rt = wirelane_smol::SmolRuntime::new(ex.clone());
-            smol::block_on(ex.run(serve(
-                wirelane_smol::Server::with_runtime(rt),
-                args.addr,
-                args.push_rate,
-            )));
+            smol::block_on(ex.run(serve(wirelane_smol::Server::with_runtime(rt), args.addr)));
         }
         other => {
             eprintln!("echo: unknown runtime {other:?} (tokio, async-std or smol)");

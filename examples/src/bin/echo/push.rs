@@ -16,7 +16,7 @@
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::future::poll_fn;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use wirelane_core::app::headers::CONTENT_TYPE;
@@ -79,8 +79,17 @@ impl Feed {
     }
 }
 
-/// Adds the `/push/*` routes, and starts the publisher when `rate` > 0.
-pub async fn routes<R: Runtime>(server: &Server<R>, rate: f64) {
+/// Messages a second the publisher publishes (`--push-rate`; 0: no publisher).
+static RATE: OnceLock<f64> = OnceLock::new();
+
+/// Sets the publishing rate, before [`routes`].
+pub fn set_rate(rate: f64) {
+    let _ = RATE.set(rate);
+}
+
+/// Adds the `/push/*` routes, and starts the publisher when the rate is above 0.
+pub async fn routes<R: Runtime>(server: &Server<R>) {
+    let rate = RATE.get().copied().unwrap_or(0.0);
     let hub = Hub::default();
     let feed = Arc::new(Feed::default());
     if rate > 0.0 {
