@@ -331,7 +331,10 @@ def main():
     L.append(f"- Load average at start / end of the run: {args.load_start} / {args.load_end}{lr} "
              "(2 cores: anything well above 2 means other work shared the machine, so compare "
              "ratios of work per server-CPU-second, not rates)")
-    L.append(f"- wirelane commit: {sh('git rev-parse --short HEAD')}{' (dirty tree)' if sh('git status --porcelain --untracked-files=no') else ''}; "
+    # Uncommitted changes, other than the files this run itself writes.
+    dirty = sh("git status --porcelain --untracked-files=no -- . ':!BENCHMARKS.md' "
+               "':!examples/peers/results.jsonl' ':!examples/peers/*.svg'")
+    L.append(f"- wirelane commit: {sh('git rev-parse --short HEAD')}{' (dirty tree)' if dirty else ''}; "
              f"main workspace: " + ", ".join(f"{k} {v}" for k, v in sorted(mv.items())))
     L.append("- Peers: " + ", ".join(f"{k} {v}" for k, v in sorted(pv.items())))
     L.append(f"- {args.reps} repetition(s) of {args.duration} s per measurement, servers alternating "
