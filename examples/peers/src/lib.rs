@@ -2,11 +2,15 @@
 
 use std::net::SocketAddr;
 
-/// `--addr HOST:PORT` (default 127.0.0.1:9001); anything else is a usage error.
+/// `--addr HOST:PORT` (default 127.0.0.1:9001) and `--tuned`; anything else is a usage
+/// error.
 pub fn addr_arg(name: &str) -> SocketAddr {
     let mut addr: SocketAddr = "127.0.0.1:9001".parse().expect("valid default");
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
+        if flag == "--tuned" {
+            continue;
+        }
         match (flag.as_str(), it.next()) {
             ("--addr", Some(v)) => match v.parse() {
                 Ok(a) => addr = a,
@@ -18,8 +22,15 @@ pub fn addr_arg(name: &str) -> SocketAddr {
     addr
 }
 
+/// Whether `--tuned` was given: the peer is then written the way its maintainers
+/// recommend for throughput instead of the way its documentation's first example does.
+pub fn tuned() -> bool {
+    static TUNED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *TUNED.get_or_init(|| std::env::args().any(|a| a == "--tuned"))
+}
+
 fn usage(name: &str) -> ! {
-    eprintln!("usage: {name} [--addr HOST:PORT]");
+    eprintln!("usage: {name} [--addr HOST:PORT] [--tuned]");
     std::process::exit(2)
 }
 

@@ -9,7 +9,11 @@
 //!
 //! ```text
 //! echo [--addr 127.0.0.1:9001] [--runtime tokio|async-std|smol] [--threads 1]
+//!      [--push-rate N]
 //! ```
+//!
+//! `/push/ws`, `/push/sse` and `/push/poll` serve one server-pushed stream four ways (see
+//! `echo/push.rs`); `--push-rate N` publishes N messages a second to it (default 0: none).
 
 #![forbid(unsafe_code)]
 
@@ -18,6 +22,9 @@ use std::sync::Arc;
 use wirelane_core::app::headers::CONTENT_TYPE;
 use wirelane_core::app::{Context, Runtime, Server, ServerHandle};
 use wirelane_core::proto::WsLimits;
+
+#[path = "echo/push.rs"]
+mod push;
 
 async fn root(ctx: Context) {
     if ctx.is_websocket() {
@@ -41,10 +48,14 @@ struct Args {
     addr: SocketAddr,
     runtime: String,
     threads: usize,
+    push_rate: f64,
 }
 
 fn usage() -> ! {
-    eprintln!("usage: echo [--addr HOST:PORT] [--runtime tokio|async-std|smol] [--threads N]");
+    eprintln!(
+        "usage: echo [--addr HOST:PORT] [--runtime tokio|async-std|smol] [--threads N] \
+         [--push-rate N]"
+    );
     std::process::exit(2)
 }
 
@@ -53,6 +64,7 @@ fn parse_args() -> Args {
         addr: "127.0.0.1:9001".parse().expect("valid default"),
         runtime: "tokio".into(),
         threads: 1,
+        push_rate: 0.0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -61,6 +73,7 @@ fn parse_args() -> Args {
             "--addr" => args.addr = value().parse().unwrap_or_else(|_| usage()),
             "--runtime" => args.runtime = value(),
             "--threads" => args.threads = value().parse().unwrap_or_else(|_| usage()),
+            "--push-rate" => args.push_rate = value().parse().unwrap_or_else(|_| usage()),
             "-h" | "--help" => usage(),
             _ => usage(),
         }
@@ -84,6 +97,7 @@ async fn serve<R: Runtime>(server: Server<R>, addr: SocketAddr) {
         .await;
     server.route("/", root).await;
     server.route("/ws", echo).await;
+    push::routes(&server).await;
     // Signals are taken over before the server starts, so one sent right after the
     // `listening on` line still shuts down gracefully.
     let signals = signal_hook::iterator::Signals::new([
@@ -116,6 +130,7 @@ fn shutdown_on_signal(mut signals: signal_hook::iterator::Signals, handle: Serve
 
 fn main() {
     let args = parse_args();
+    push::set_rate(args.push_rate);
     match args.runtime.as_str() {
         "tokio" => {
             let rt = if args.threads == 1 {

@@ -4,6 +4,8 @@
 //! loadgen [--addr 127.0.0.1:9001] [--path /ws] [--conns 64] [--window 16] [--size 32]
 //!         [--duration 5] [--threads 1] [--text] [--json]
 //! loadgen --idle N [--server-pid PID] [--hold 1] [--json]
+//! loadgen --rate R [--conns 64] [--active N] ...                     (see loadgen/paced.rs)
+//! loadgen --push ws|sse|long-poll|short-poll [--clients 1000] ...   (see loadgen/push.rs)
 //! ```
 //!
 //! Load mode: `--conns` WebSocket connections, each keeping `--window` messages of
@@ -29,6 +31,11 @@ use std::time::{Duration, Instant};
 use wirelane_core::proto::ws::client::upgrade_request;
 use wirelane_core::proto::ws::frame::MAX_HEADER_LEN;
 use wirelane_core::proto::ws::{accept_key, encode_client_frame, Opcode};
+
+#[path = "loadgen/paced.rs"]
+mod paced;
+#[path = "loadgen/push.rs"]
+mod push;
 
 /// Distinct payloads cycled through (each with its own mask key).
 const PATTERNS: usize = 64;
@@ -58,7 +65,9 @@ fn usage(code: i32) -> ! {
     eprintln!(
         "usage: loadgen [--addr HOST:PORT] [--path /ws] [--conns C] [--window W] [--size S]\n\
          \x20              [--duration SECS] [--threads N] [--text] [--json]\n\
-         \x20      loadgen --idle N [--server-pid PID] [--hold SECS] [--json]"
+         \x20      loadgen --idle N [--server-pid PID] [--hold SECS] [--json]\n\
+         \x20      loadgen --rate R [--conns C] [--active N] ...   (latency at a fixed load)\n\
+         \x20      loadgen --push ws|sse|long-poll|short-poll [--clients N] ...   (pushed stream)"
     );
     std::process::exit(code)
 }
@@ -108,6 +117,11 @@ fn parse_args() -> Args {
 }
 
 fn main() {
+    raise_nofile();
+    // Modes with their own arguments, in their own files (loadgen/*.rs).
+    if let Some(ok) = push::run_if_asked().or_else(paced::run_if_asked) {
+        std::process::exit(if ok { 0 } else { 1 });
+    }
     let args = parse_args();
     raise_nofile();
     let ok = match args.idle {

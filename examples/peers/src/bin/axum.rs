@@ -1,4 +1,9 @@
 //! Peer: axum (WebSocketUpgrade over tokio-tungstenite), one current-thread runtime.
+//!
+//! Two ways: as axum's docs write a handler (`recv`, then `send`, which flushes every
+//! message), and with `--tuned` the throughput idiom of tokio-tungstenite's examples:
+//! `split` the socket and `forward` the data messages, so replies are fed into the write
+//! buffer and flushed only when no more input is ready.
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -6,7 +11,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::serve::ListenerExt;
 use axum::Router;
-use wirelane_peers::{addr_arg, runtime, HELLO};
+use futures_util::{future, StreamExt, TryStreamExt};
+use wirelane_peers::{addr_arg, runtime, tuned, HELLO};
 
 fn main() {
     let addr = addr_arg("axum");
@@ -44,6 +50,13 @@ fn upgrade(ws: WebSocketUpgrade) -> Response {
 }
 
 async fn echo(mut socket: WebSocket) {
+    if tuned() {
+        let (write, read) = socket.split();
+        let data =
+            read.try_filter(|m| future::ready(matches!(m, Message::Text(_) | Message::Binary(_))));
+        let _ = data.forward(write).await;
+        return;
+    }
     while let Some(Ok(msg)) = socket.recv().await {
         if matches!(msg, Message::Close(_)) {
             return;

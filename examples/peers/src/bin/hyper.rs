@@ -1,4 +1,7 @@
 //! Peer: hyper 1 HTTP/1.1 hello server on one current-thread runtime (no WebSocket).
+//!
+//! With `--tuned`, hyper's `pipeline_flush` option is on: responses to pipelined requests
+//! are written together instead of one write each.
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
@@ -7,11 +10,12 @@ use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
-use wirelane_peers::{serve_forever, HELLO};
+use wirelane_peers::{serve_forever, tuned, HELLO};
 
 fn main() {
     serve_forever("hyper", |stream| async move {
         let _ = http1::Builder::new()
+            .pipeline_flush(tuned())
             .serve_connection(TokioIo::new(stream), service_fn(hello))
             .await;
     });

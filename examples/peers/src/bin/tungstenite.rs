@@ -1,14 +1,19 @@
 //! Peer: tokio-tungstenite echo on one current-thread runtime.
 //!
+//! Two ways: as the docs' first example writes it (`next`, then `send`, which writes and
+//! flushes every message), and with `--tuned` as the crate's own `echo-server` example does
+//! for throughput: `split`, then `forward` the data messages into the sink, which feeds
+//! each message into the write buffer and flushes only when no more input is ready.
+//!
 //! tokio-tungstenite has no HTTP server, so a connection whose first request is not a
 //! WebSocket upgrade is served by a tiny keep-alive `GET /` responder here; only the
 //! WebSocket path is meant for comparison.
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{future, SinkExt, StreamExt, TryStreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
-use wirelane_peers::{serve_forever, HELLO};
+use wirelane_peers::{serve_forever, tuned, HELLO};
 
 fn main() {
     serve_forever("tungstenite", serve);
@@ -56,6 +61,12 @@ async fn echo(stream: TcpStream) {
     let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(stream, check).await else {
         return;
     };
+    if tuned() {
+        let (write, read) = ws.split();
+        let data = read.try_filter(|m| future::ready(m.is_text() || m.is_binary()));
+        let _ = data.forward(write).await;
+        return;
+    }
     while let Some(Ok(msg)) = ws.next().await {
         if msg.is_close() {
             break;
