@@ -118,3 +118,58 @@ impl TlsConfig {
         Ok(Self::from_rustls(Arc::new(config)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The fuzz target's certificate (P-256, for localhost): any valid pair will do here.
+    const CERT: &[u8] = include_bytes!("../../../../fuzz/tls/cert.pem");
+    const KEY: &[u8] = include_bytes!("../../../../fuzz/tls/key.pem");
+
+    fn scratch(name: &str, bytes: &[u8]) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("wirelane-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    }
+
+    #[test]
+    fn good_pair_loads_with_alpn_and_no_early_data() {
+        let c = TlsConfig::from_pem_files(scratch("c.pem", CERT), scratch("k.pem", KEY)).unwrap();
+        assert_eq!(c.rustls.alpn_protocols, vec![b"http/1.1".to_vec()]);
+        assert_eq!(c.rustls.max_early_data_size, 0);
+        assert_eq!(c.handshake_timeout, DEFAULT_HANDSHAKE_TIMEOUT);
+        let c = c.handshake_timeout(Duration::from_secs(3));
+        assert_eq!(c.handshake_timeout, Duration::from_secs(3));
+    }
+
+    #[test]
+    fn errors_name_the_file_and_the_problem() {
+        let missing = std::env::temp_dir().join("wirelane-no-such-cert.pem");
+        let e = TlsConfig::from_pem_files(&missing, scratch("k1.pem", KEY)).unwrap_err();
+        assert!(matches!(e, TlsError::Read(ref p, _) if *p == missing), "{e:?}");
+        assert!(e.to_string().contains("wirelane-no-such-cert.pem"), "{e}");
+
+        let key_as_cert = scratch("key-as-cert.pem", KEY);
+        let e = TlsConfig::from_pem_files(&key_as_cert, scratch("k2.pem", KEY)).unwrap_err();
+        assert!(matches!(e, TlsError::NoCertificate(ref p) if *p == key_as_cert), "{e:?}");
+        assert!(e.to_string().contains("key-as-cert.pem"), "{e}");
+
+        let cert_as_key = scratch("cert-as-key.pem", CERT);
+        let e = TlsConfig::from_pem_files(scratch("c3.pem", CERT), &cert_as_key).unwrap_err();
+        assert!(matches!(e, TlsError::NoPrivateKey(ref p) if *p == cert_as_key), "{e:?}");
+        assert!(e.to_string().contains("no private key"), "{e}");
+
+        let cut = &CERT[..CERT.len() / 2];
+        let e = TlsConfig::from_pem(cut, KEY).unwrap_err();
+        assert!(matches!(e, TlsError::Pem(..)), "{e:?}");
+        assert!(e.to_string().contains("<memory>"), "{e}");
+
+        // A certificate with a key that is not a key rustls can sign with.
+        let junk_key = b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
+        let e = TlsConfig::from_pem(CERT, junk_key).unwrap_err();
+        assert!(matches!(e, TlsError::Rejected { .. }), "{e:?}");
+    }
+}

@@ -26,7 +26,7 @@ pub(crate) mod config;
 pub(crate) mod sni;
 pub(crate) mod transport;
 
-pub use config::TlsConfig;
+pub use config::{TlsConfig, DEFAULT_HANDSHAKE_TIMEOUT};
 pub use rustls;
 
 /// The TLS transport, for the fuzz target (not a stable API).
