@@ -149,17 +149,26 @@ mod tests {
     fn errors_name_the_file_and_the_problem() {
         let missing = std::env::temp_dir().join("wirelane-no-such-cert.pem");
         let e = TlsConfig::from_pem_files(&missing, scratch("k1.pem", KEY)).unwrap_err();
-        assert!(matches!(e, TlsError::Read(ref p, _) if *p == missing), "{e:?}");
+        assert!(
+            matches!(e, TlsError::Read(ref p, _) if *p == missing),
+            "{e:?}"
+        );
         assert!(e.to_string().contains("wirelane-no-such-cert.pem"), "{e}");
 
         let key_as_cert = scratch("key-as-cert.pem", KEY);
         let e = TlsConfig::from_pem_files(&key_as_cert, scratch("k2.pem", KEY)).unwrap_err();
-        assert!(matches!(e, TlsError::NoCertificate(ref p) if *p == key_as_cert), "{e:?}");
+        assert!(
+            matches!(e, TlsError::NoCertificate(ref p) if *p == key_as_cert),
+            "{e:?}"
+        );
         assert!(e.to_string().contains("key-as-cert.pem"), "{e}");
 
         let cert_as_key = scratch("cert-as-key.pem", CERT);
         let e = TlsConfig::from_pem_files(scratch("c3.pem", CERT), &cert_as_key).unwrap_err();
-        assert!(matches!(e, TlsError::NoPrivateKey(ref p) if *p == cert_as_key), "{e:?}");
+        assert!(
+            matches!(e, TlsError::NoPrivateKey(ref p) if *p == cert_as_key),
+            "{e:?}"
+        );
         assert!(e.to_string().contains("no private key"), "{e}");
 
         let cut = &CERT[..CERT.len() / 2];
