@@ -562,6 +562,150 @@ fn error_mid_response_writes_no_second_response() {
     );
 }
 
+/// Sends a request head with `body_head` headers, answers 200 right after the head (a whole
+/// response if `finish`, else only its head and a first piece), then feeds `body` in two
+/// pieces split at `at` and, if `eof`, ends the input. Returns the events after the head,
+/// the output, and whether the connection closes.
+fn answer_before_body(
+    body_head: &str,
+    body: &[u8],
+    at: usize,
+    finish: bool,
+    eof: bool,
+    limits: HttpLimits,
+) -> (Vec<String>, String, bool) {
+    let t0 = Instant::now();
+    let mut c = ServerConnection::new(limits, t0);
+    c.handle_input(
+        format!("POST /u HTTP/1.1\r\nHost: a\r\n{body_head}\r\n").as_bytes(),
+        t0,
+    );
+    assert!(matches!(c.poll_event(), Some(HttpEvent::Head(_))));
+    if finish {
+        c.send_response(ResponseHead::new(200), BodyLength::Known(2))
+            .unwrap();
+        c.send_body(Bytes::from_static(b"ok")).unwrap();
+        c.finish_response().unwrap();
+    } else {
+        c.send_response(ResponseHead::new(200), BodyLength::Unknown)
+            .unwrap();
+        c.send_body(Bytes::from_static(b"ok")).unwrap();
+    }
+    // Input is parsed to the end before more is read.
+    assert!(c.poll_event().is_none());
+    let mut events = Vec::new();
+    for piece in [&body[..at], &body[at..]] {
+        if !c.wants_read() {
+            break;
+        }
+        c.handle_input(piece, t0);
+        while let Some(ev) = c.poll_event() {
+            events.push(match ev {
+                HttpEvent::Error(e) => format!("error {}", e.status()),
+                HttpEvent::Body(_) => "body".into(),
+                other => format!("{other:?}"),
+            });
+        }
+    }
+    if eof {
+        c.handle_eof();
+        while let Some(ev) = c.poll_event() {
+            events.push(format!("{ev:?}"));
+        }
+    }
+    events.dedup();
+    let out = String::from_utf8(c.output().take_all()).unwrap();
+    (events, out, c.should_close())
+}
+
+#[test]
+fn framing_error_after_the_response_started_gets_no_second_response() {
+    let chunked = "Transfer-Encoding: chunked\r\n";
+    // (what, body, status of the error)
+    let cases: &[(&str, &[u8], u16)] = &[
+        ("size not hex", b"zz\r\n", 400),
+        ("size after data not hex", b"3\r\nabc\r\nq\r\n", 400),
+        ("negative size", b"-5\r\nhello\r\n0\r\n\r\n", 400),
+        ("size 0x-prefixed", b"0x5\r\nhello\r\n", 400),
+        ("overflowing size", b"10000000000000000\r\n", 400),
+        ("no CRLF after data", b"3\r\nabcXY3\r\nabc\r\n", 400),
+        ("CR only after data", b"3\r\nabc\rX", 400),
+        ("bare LF in size line", b"3\nabc\r\n", 400),
+        ("bad extension", b"3;\x01\r\nabc\r\n", 400),
+        ("bad trailer", b"0\r\nno colon\r\n\r\n", 400),
+        (
+            "size line too long",
+            &[&b"1;"[..], &[b'e'; 5000], b"\r\n"].concat(),
+            400,
+        ),
+        ("over max_body_size", b"8\r\n01234567\r\n9\r\n", 413),
+    ];
+    let limits = HttpLimits::default().max_body_size(16);
+    for &(what, body, status) in cases {
+        for finish in [true, false] {
+            for at in 0..=body.len() {
+                let (events, out, closes) =
+                    answer_before_body(chunked, body, at, finish, false, limits.clone());
+                let ctx = format!("{what}, finished {finish}, split at {at}: {events:?} {out:?}");
+                assert_eq!(out.matches("HTTP/1.1 ").count(), 1, "{ctx}");
+                assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{ctx}");
+                assert_eq!(events.last(), Some(&format!("error {status}")), "{ctx}");
+                assert!(closes, "{ctx}");
+            }
+        }
+    }
+    // A Content-Length or chunked body cut short by EOF after the response: one response,
+    // then the connection closes.
+    for (head, body) in [
+        ("Content-Length: 10\r\n", &b"abc"[..]),
+        (chunked, b"5\r\nab"),
+        (chunked, b"0\r\nX-T: 1\r\n"),
+    ] {
+        for finish in [true, false] {
+            for at in 0..=body.len() {
+                let (events, out, closes) =
+                    answer_before_body(head, body, at, finish, true, HttpLimits::default());
+                let ctx = format!("{head:?}, finished {finish}, split at {at}: {events:?}");
+                assert_eq!(out.matches("HTTP/1.1 ").count(), 1, "{ctx} {out:?}");
+                assert!(closes, "{ctx}");
+            }
+        }
+    }
+}
+
+#[test]
+fn body_timeout_after_the_response_started_gets_no_second_response() {
+    let limits = HttpLimits::default().body_timeout(Duration::from_secs(5));
+    for finish in [true, false] {
+        let t0 = Instant::now();
+        let mut c = ServerConnection::new(limits.clone(), t0);
+        c.handle_input(
+            b"POST /u HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nab",
+            t0,
+        );
+        assert!(matches!(c.poll_event(), Some(HttpEvent::Head(_))));
+        c.send_response(ResponseHead::new(200), BodyLength::Known(0))
+            .unwrap();
+        if finish {
+            c.finish_response().unwrap();
+        }
+        while c.poll_event().is_some() {}
+        let deadline = c.poll_timeout().expect("body timer");
+        c.handle_timeout(deadline);
+        assert!(matches!(
+            c.poll_event(),
+            Some(HttpEvent::Error(HttpError::BodyTimeout))
+        ));
+        let out = String::from_utf8(c.output().take_all()).unwrap();
+        assert_eq!(
+            out.matches("HTTP/1.1 ").count(),
+            1,
+            "finished {finish}: {out:?}"
+        );
+        assert!(c.should_close());
+    }
+}
+
 #[test]
 fn timeouts() {
     let limits = HttpLimits::default()
@@ -845,7 +989,67 @@ const MALFORMED: &[(&str, &[u8], u16)] = &[
     ("trailer obs-fold", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: a\r\n b\r\n\r\n", 400),
     ("trailer no colon", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nbad\r\n\r\n", 400),
     ("CL then smuggled", b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length : 5\r\n\r\nGET /x HTTP/1.1\r\n\r\n", 400),
+    ("relative target", b"GET x/y HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    ("asterisk not OPTIONS", b"GET * HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    ("absolute other scheme", b"GET ftp://a/ HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    ("absolute userinfo", b"GET http://u@a/ HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    ("absolute no host", b"GET http:///x HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    ("CONNECT no port", b"CONNECT a HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    ("CONNECT origin-form", b"CONNECT /x HTTP/1.1\r\nHost: a\r\n\r\n", 400),
 ];
+
+/// Answers with the path and query the core extracted from the target.
+fn path_and_query(head: &RequestHead, _: &[u8]) -> Plan {
+    let text = format!(
+        "{:?} {} {:?}",
+        head.target_form(),
+        head.path(),
+        head.query()
+    );
+    let text: &'static [u8] = Box::leak(text.into_bytes().into_boxed_slice());
+    (
+        ResponseHead::new(200),
+        BodyLength::Known(text.len() as u64),
+        vec![text],
+    )
+}
+
+#[test]
+fn every_target_form_is_accepted() {
+    let app = App {
+        respond: path_and_query,
+        ..ECHO
+    };
+    let o = run_all(
+        b"GET http://127.0.0.1:8080/ HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n\
+          GET HTTPS://h/a/b?x=1 HTTP/1.1\r\nHost: h\r\n\r\n\
+          GET http://h?q HTTP/1.1\r\nHost: h\r\n\r\n\
+          OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n\
+          CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n\
+          GET /o?p HTTP/1.1\r\nHost: h\r\n\r\n",
+        false,
+        app,
+        HttpLimits::default(),
+    );
+    let out = text(&o);
+    let bodies: Vec<&str> = out
+        .split("HTTP/1.1 200 OK\r\n")
+        .skip(1)
+        .map(|r| r.split_once("\r\n\r\n").unwrap().1)
+        .collect();
+    assert_eq!(
+        bodies,
+        vec![
+            "Absolute / None",
+            "Absolute /a/b Some(\"x=1\")",
+            "Absolute / Some(\"q\")",
+            "Asterisk * None",
+            "Authority  None",
+            "Origin /o Some(\"p\")",
+        ]
+    );
+    assert!(!o.should_close);
+}
 
 #[test]
 fn malformed_requests_get_their_status() {

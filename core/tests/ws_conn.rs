@@ -990,10 +990,49 @@ fn going_idle_mid_control_frame_keeps_its_payload() {
         if let Some(ev) = c.poll_event() {
             assert_eq!(ev, WsEvent::Ping(Bytes::copy_from_slice(&payload)));
         }
+        // What waits for the rest of the frame is only the frame itself.
+        assert!(c.buffered_input() <= WAITING_INPUT_MAX);
         c.release_idle_buffers();
     }
     assert_eq!(
         server_frames(&c.output().take_all()),
         vec![(true, Opcode::Pong, payload.to_vec())]
     );
+}
+
+#[test]
+fn a_control_frame_leaves_the_recycled_buffer_to_the_next_message() {
+    let now = Instant::now();
+    let mut c = server(no_timers());
+    let mut buf = Vec::with_capacity(4096);
+    buf.extend_from_slice(b"old content");
+    let (ptr, cap) = (buf.as_ptr(), buf.capacity());
+    c.recycle_buffer(buf);
+    // A ping and a pong, the ping split so its payload has to wait for the rest.
+    let ping = cf(true, 9, b"are you there");
+    c.handle_input(&ping[..8], now);
+    assert_eq!(c.poll_event(), None);
+    c.handle_input(&ping[8..], now);
+    c.handle_input(&cf(true, 10, b"yes"), now);
+    assert_eq!(
+        c.poll_event(),
+        Some(WsEvent::Ping(Bytes::from_static(b"are you there")))
+    );
+    assert_eq!(
+        c.poll_event(),
+        Some(WsEvent::Pong(Bytes::from_static(b"yes")))
+    );
+    // A fragmented message (general parser) with the ping between its fragments.
+    c.handle_input(&cf(false, 2, b"new "), now);
+    c.handle_input(&cf(true, 9, b"mid"), now);
+    c.handle_input(&cf(true, 0, b"message"), now);
+    assert_eq!(
+        c.poll_event(),
+        Some(WsEvent::Ping(Bytes::from_static(b"mid")))
+    );
+    let Some(WsEvent::Message(Message::Binary(got))) = c.poll_event() else {
+        panic!("expected a binary message");
+    };
+    assert_eq!(got, b"new message");
+    assert_eq!((got.as_ptr(), got.capacity()), (ptr, cap));
 }

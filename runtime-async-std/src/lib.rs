@@ -26,6 +26,7 @@
 //! executor (`async_std::task::spawn`; its size comes from `ASYNC_STD_THREAD_COUNT`),
 //! sockets are async-std's, and timers are async-io's, the reactor async-std runs on.
 
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 use std::future::Future;

@@ -43,6 +43,7 @@
 //! Sockets are `smol::Async<std::net::TcpStream>`, driven by smol's reactor (async-io);
 //! timers are `smol::Timer`s, moved with `Timer::set_at`.
 
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 use smol::{Async, Executor};

@@ -21,6 +21,8 @@
 //! }
 //! ```
 
+#![forbid(unsafe_code)]
+
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::pin::Pin;

@@ -291,6 +291,7 @@ macro_rules! behaviour_suite {
             http_head_timeout_408,
             http_idle_timeout_closes,
             http_not_found_404,
+            http_absolute_form_target,
             http_method_not_allowed_405,
             http_keep_alive,
             http_pipelining_in_order,

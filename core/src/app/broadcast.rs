@@ -3,7 +3,12 @@
 //! Publishing never waits on a slow member: each member's outgoing queue is bounded
 //! (`max_outgoing_queue`), and a member whose queue is full is handled by the hub's
 //! [`SlowClientPolicy`]. The payload is encoded once and shared by every member's queue.
+//!
+//! With a [`Backplane`] ([`Hub::with_backplane`]) a topic spans processes: publications
+//! also go to the members on other servers, and theirs come here through the same bounded
+//! queues and policy (see [`super::backplane`] for the rules).
 
+use super::backplane::{Backplane, BackplaneStats, Inbox};
 use super::error::TrySendError;
 use super::sender::Sender;
 use crate::proto::ws::{CloseCode, DataKind, Message};
@@ -23,10 +28,33 @@ pub enum SlowClientPolicy {
     Disconnect,
 }
 
-struct HubInner {
-    topics: Mutex<HashMap<String, Vec<(u64, Sender)>>>,
+/// Counters of a hub, since it was built.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HubStats {
+    /// Calls to [`Hub::publish`] and [`Hub::publish_except`].
+    pub published: u64,
+    /// Messages queued to members of this process (from local and remote publishers).
+    pub delivered: u64,
+    /// Messages a member of this process missed because its queue was full (under either
+    /// [`SlowClientPolicy`]).
+    pub dropped_slow: u64,
+    /// Publications from other processes handed to this hub by its backplane.
+    pub remote: u64,
+    /// The backplane's counters, if the hub has one.
+    pub backplane: Option<BackplaneStats>,
+}
+
+type Topics = HashMap<String, Vec<(u64, Sender)>>;
+
+pub(crate) struct HubInner {
+    topics: Mutex<Topics>,
     next_id: AtomicU64,
     policy: SlowClientPolicy,
+    backplane: Option<Arc<dyn Backplane>>,
+    published: AtomicU64,
+    delivered: AtomicU64,
+    dropped_slow: AtomicU64,
+    remote: AtomicU64,
 }
 
 /// Topics of connections. Cheap to clone; clones share the topics.
@@ -45,6 +73,7 @@ impl std::fmt::Debug for Hub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Hub")
             .field("policy", &self.inner.policy)
+            .field("backplane", &self.inner.backplane.is_some())
             .finish()
     }
 }
@@ -59,11 +88,13 @@ pub struct Membership {
 
 impl Drop for Membership {
     fn drop(&mut self) {
-        let mut topics = self.hub.topics();
+        let inner = &self.hub.inner;
+        let mut topics = inner.topics();
         if let Some(members) = topics.get_mut(&self.topic) {
+            let before = members.len();
             members.retain(|(id, _)| *id != self.id);
-            if members.is_empty() {
-                topics.remove(&self.topic);
+            if members.len() != before {
+                inner.members_changed(&mut topics, &self.topic);
             }
         }
     }
@@ -76,54 +107,27 @@ impl Membership {
     }
 }
 
-impl Hub {
-    /// A hub that treats slow members with `policy`.
-    pub fn new(policy: SlowClientPolicy) -> Self {
-        Hub {
-            inner: Arc::new(HubInner {
-                topics: Mutex::new(HashMap::new()),
-                next_id: AtomicU64::new(0),
-                policy,
-            }),
+impl HubInner {
+    fn topics(&self) -> MutexGuard<'_, Topics> {
+        self.topics.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// After `topic`'s member list changed: forgets an empty topic and tells the backplane.
+    /// Called under the topics lock, so the backplane sees the counts in the order they
+    /// happened (a stale "1" after a "0" would keep a subscription nobody needs).
+    fn members_changed(&self, topics: &mut Topics, topic: &str) {
+        let count = topics.get(topic).map_or(0, Vec::len);
+        if count == 0 {
+            topics.remove(topic);
+        }
+        if let Some(bp) = &self.backplane {
+            bp.local_members(topic, count);
         }
     }
 
-    fn topics(&self) -> MutexGuard<'_, HashMap<String, Vec<(u64, Sender)>>> {
-        self.inner.topics.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Adds `sender`'s connection to `topic` until the returned membership is dropped.
-    pub fn join(&self, topic: &str, sender: Sender) -> Membership {
-        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-        self.topics()
-            .entry(topic.to_string())
-            .or_default()
-            .push((id, sender));
-        Membership {
-            hub: self.clone(),
-            topic: topic.to_string(),
-            id,
-        }
-    }
-
-    /// Members of `topic` right now.
-    pub fn members(&self, topic: &str) -> usize {
-        self.topics().get(topic).map_or(0, Vec::len)
-    }
-
-    /// Sends `msg` to every member of `topic`; returns how many got it.
-    pub fn publish(&self, topic: &str, msg: impl Into<Message>) -> usize {
-        let (kind, payload) = Message::into_payload(msg.into());
-        self.publish_shared(topic, kind, payload, None)
-    }
-
-    /// Sends `msg` to every member of `topic` but the member `except` (a membership id).
-    pub fn publish_except(&self, topic: &str, except: u64, msg: impl Into<Message>) -> usize {
-        let (kind, payload) = Message::into_payload(msg.into());
-        self.publish_shared(topic, kind, payload, Some(except))
-    }
-
-    fn publish_shared(
+    /// Queues `payload` to this process's members of `topic` (but `except`); applies the
+    /// slow-client policy. Returns how many members got it.
+    fn deliver_local(
         &self,
         topic: &str,
         kind: DataKind,
@@ -136,6 +140,7 @@ impl Hub {
             None => return 0,
         };
         let mut delivered = 0;
+        let mut dropped = 0;
         let mut gone = Vec::new();
         for (id, sender) in &members {
             if Some(*id) == except {
@@ -145,18 +150,144 @@ impl Hub {
                 Ok(()) => delivered += 1,
                 Err(TrySendError::Closed) => gone.push(*id),
                 Err(TrySendError::Full) => {
-                    if self.inner.policy == SlowClientPolicy::Disconnect {
+                    dropped += 1;
+                    if self.policy == SlowClientPolicy::Disconnect {
                         let _ = sender.close(CloseCode::POLICY, "too slow to keep up");
                         gone.push(*id);
                     }
                 }
             }
         }
+        self.delivered
+            .fetch_add(delivered as u64, Ordering::Relaxed);
+        if dropped > 0 {
+            self.dropped_slow.fetch_add(dropped, Ordering::Relaxed);
+        }
         if !gone.is_empty() {
-            if let Some(m) = self.topics().get_mut(topic) {
+            let mut topics = self.topics();
+            if let Some(m) = topics.get_mut(topic) {
+                let before = m.len();
                 m.retain(|(id, _)| !gone.contains(id));
+                if m.len() != before {
+                    self.members_changed(&mut topics, topic);
+                }
             }
         }
         delivered
+    }
+
+    /// A publication from another process, from the backplane's [`Inbox`].
+    pub(crate) fn deliver_remote(&self, topic: &str, kind: DataKind, payload: Bytes) -> usize {
+        self.remote.fetch_add(1, Ordering::Relaxed);
+        // The publisher's `except` names a member of its own process, which never
+        // delivers its own envelope again: every member here gets it.
+        self.deliver_local(topic, kind, payload, None)
+    }
+}
+
+impl Hub {
+    /// A hub that treats slow members with `policy`, for the members of this process.
+    pub fn new(policy: SlowClientPolicy) -> Self {
+        Self::build(policy, None)
+    }
+
+    /// A hub whose topics span processes through `backplane` (for example
+    /// `wirelane_redis::RedisBackplane`): publications reach the members on every server
+    /// attached to the same broker, and [`Hub::member_count`] counts them all.
+    pub fn with_backplane(policy: SlowClientPolicy, backplane: Arc<dyn Backplane>) -> Self {
+        let hub = Self::build(policy, Some(backplane.clone()));
+        backplane.attach(Inbox::new(Arc::downgrade(&hub.inner)));
+        hub
+    }
+
+    fn build(policy: SlowClientPolicy, backplane: Option<Arc<dyn Backplane>>) -> Self {
+        Hub {
+            inner: Arc::new(HubInner {
+                topics: Mutex::new(HashMap::new()),
+                next_id: AtomicU64::new(0),
+                policy,
+                backplane,
+                published: AtomicU64::new(0),
+                delivered: AtomicU64::new(0),
+                dropped_slow: AtomicU64::new(0),
+                remote: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// Adds `sender`'s connection to `topic` until the returned membership is dropped.
+    pub fn join(&self, topic: &str, sender: Sender) -> Membership {
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut topics = self.inner.topics();
+        topics
+            .entry(topic.to_string())
+            .or_default()
+            .push((id, sender));
+        self.inner.members_changed(&mut topics, topic);
+        drop(topics);
+        Membership {
+            hub: self.clone(),
+            topic: topic.to_string(),
+            id,
+        }
+    }
+
+    /// Members of `topic` in this process right now.
+    pub fn members(&self, topic: &str) -> usize {
+        self.inner.topics().get(topic).map_or(0, Vec::len)
+    }
+
+    /// Members of `topic` in every process attached to this hub's backplane, as the broker
+    /// knows them (a process that died stops counting once its presence expires). Without
+    /// a backplane, or when the broker cannot answer, the members of this process.
+    pub async fn member_count(&self, topic: &str) -> usize {
+        let local = self.members(topic);
+        match &self.inner.backplane {
+            Some(bp) => bp.member_count(topic).await.unwrap_or(local),
+            None => local,
+        }
+    }
+
+    /// Sends `msg` to every member of `topic`, here and (with a backplane) in other
+    /// processes; returns how many members of this process got it.
+    pub fn publish(&self, topic: &str, msg: impl Into<Message>) -> usize {
+        let (kind, payload) = Message::into_payload(msg.into());
+        self.publish_shared(topic, kind, payload, None)
+    }
+
+    /// Sends `msg` to every member of `topic` but the member `except` (a membership id
+    /// from [`Membership::id`]), here and in other processes; returns how many members of
+    /// this process got it.
+    pub fn publish_except(&self, topic: &str, except: u64, msg: impl Into<Message>) -> usize {
+        let (kind, payload) = Message::into_payload(msg.into());
+        self.publish_shared(topic, kind, payload, Some(except))
+    }
+
+    fn publish_shared(
+        &self,
+        topic: &str,
+        kind: DataKind,
+        payload: Bytes,
+        except: Option<u64>,
+    ) -> usize {
+        self.inner.published.fetch_add(1, Ordering::Relaxed);
+        if let Some(bp) = &self.inner.backplane {
+            // Handed over before local delivery: the backplane only queues it, and the
+            // order of one publisher's messages is fixed here either way.
+            bp.publish(topic, kind, &payload, except);
+        }
+        self.inner.deliver_local(topic, kind, payload, except)
+    }
+
+    /// What the hub (and its backplane) has done so far.
+    pub fn stats(&self) -> HubStats {
+        let i = &self.inner;
+        HubStats {
+            published: i.published.load(Ordering::Relaxed),
+            delivered: i.delivered.load(Ordering::Relaxed),
+            dropped_slow: i.dropped_slow.load(Ordering::Relaxed),
+            remote: i.remote.load(Ordering::Relaxed),
+            backplane: i.backplane.as_ref().map(|bp| bp.stats()),
+        }
     }
 }

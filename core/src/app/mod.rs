@@ -5,6 +5,7 @@
 //! `Server<TokioRuntime>`) and re-exports the rest, so a handler written for one runtime
 //! compiles on the others unchanged.
 
+pub mod backplane;
 mod body;
 mod broadcast;
 mod config;
@@ -18,6 +19,7 @@ mod error;
 pub mod futures_io;
 mod handler;
 pub mod headers;
+pub mod memory;
 mod router;
 mod runtime;
 mod sender;
@@ -25,8 +27,9 @@ mod server;
 #[cfg(feature = "tls")]
 pub mod tls;
 
+pub use backplane::{Backplane, BackplaneStats, Inbox};
 pub use body::{Body, IntoBody};
-pub use broadcast::{Hub, Membership, SlowClientPolicy};
+pub use broadcast::{Hub, HubStats, Membership, SlowClientPolicy};
 pub use config::ServerConfig;
 pub use context::Context;
 #[cfg(feature = "tls")]
@@ -46,9 +49,9 @@ pub use tls::TlsConfig;
 pub mod prelude {
     pub use super::headers::*;
     pub use super::{
-        Body, BoxFuture, Context, Handler, Hub, IntoBody, Listener, Membership, RouteError,
-        Runtime, SendError, Sender, ServerConfig, ServerError, ServerHandle, SlowClientPolicy,
-        Timer, Transport, TrySendError,
+        Backplane, BackplaneStats, Body, BoxFuture, Context, Handler, Hub, HubStats, IntoBody,
+        Listener, Membership, RouteError, Runtime, SendError, Sender, ServerConfig, ServerError,
+        ServerHandle, SlowClientPolicy, Timer, Transport, TrySendError,
     };
     #[cfg(feature = "tls")]
     pub use super::{TlsConfig, TlsError};

@@ -18,7 +18,6 @@
 //!   early or late (it acts only on deadlines that have passed at `now`).
 //! - `release_idle_buffers` gives back memory that holds nothing; the next input or command
 //!   allocates again.
-#![forbid(unsafe_code)]
 
 use super::http::ServerConnection;
 use super::outbuf::OutQueue;

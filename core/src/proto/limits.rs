@@ -134,7 +134,9 @@ impl Default for WsLimits {
 impl WsLimits {
     /// Sets [`WsLimits::read_pause`].
     pub fn read_pause(mut self, v: usize) -> Self {
-        self.read_pause = v.max(1);
+        // Below a few frame headers' worth, a half-received control frame could stop
+        // reading for good (see `ws::WAITING_INPUT_MAX`).
+        self.read_pause = v.max(1024);
         self
     }
 

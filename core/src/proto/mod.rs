@@ -158,9 +158,15 @@
 //! assert!(wire.ends_with(b"\r\n\r\n\x81\x05Hello"));
 //! ```
 
+// `ws` holds the crate's one `unsafe` block (in `ws::assembly`), so it forbids unsafe code
+// module by module itself; the rest forbid it here.
+#[forbid(unsafe_code)]
 pub mod connection;
+#[forbid(unsafe_code)]
 pub mod http;
+#[forbid(unsafe_code)]
 pub mod limits;
+#[forbid(unsafe_code)]
 pub mod outbuf;
 pub mod ws;
 

@@ -6,7 +6,7 @@
 //! every message (text as text, binary as binary, up to 64 MiB).
 //!
 //! ```text
-//! custom_loop [--addr 127.0.0.1:9001]
+//! custom_loop [--addr 127.0.0.1:9001] [--write-timeout-ms 30000] [--shutdown-timeout-ms 10000]
 //! ```
 //!
 //! The contract with the core, per connection (see the `wirelane_core::proto` docs):
@@ -18,10 +18,27 @@
 //! - the poll's timeout is the earliest `poll_timeout()`; when it passes, `handle_timeout`;
 //! - `should_close()` / `is_closed()` with the output written → shut the socket down.
 //!
+//! What the core leaves to the loop, and how this one does it:
+//! - **Write deadline.** The core has no notion of the socket, so a peer that stops reading
+//!   is the loop's to notice: while output is pending, each write that makes progress gives
+//!   the connection `--write-timeout-ms` more; when that passes with nothing written, the
+//!   socket is closed (a slow reader keeps its connection, a stalled one does not).
+//! - **Graceful shutdown** on SIGTERM or SIGINT. A signal handler may do almost nothing, so
+//!   `signal-hook` writes a byte to a socket pair whose other end is registered with mio:
+//!   the signal arrives as one more readiness event. Then the listener is closed (new
+//!   connections are refused), WebSockets get a close frame with 1001 (going away) and
+//!   finish their close handshake, idle keep-alive connections are closed, and a request
+//!   in progress (even one whose head is still arriving) is answered with
+//!   `connection: close`, its connection closed after the response; upgrades are refused
+//!   with 503. The process exits with status 0 once every connection has ended, or when
+//!   `--shutdown-timeout-ms` has passed (or at a second signal), dropping what is left.
+//!
 //! Readiness is edge-triggered (mio), so each connection remembers whether its socket may
 //! still hold input (`readable`) until a read says `WouldBlock`. Timers are found by a scan
 //! of all connections per loop turn: simple, and fine for an example (a server with many
 //! thousands of connections would keep a timer heap or wheel instead).
+
+#![forbid(unsafe_code)]
 
 use bytes::Bytes;
 use mio::net::{TcpListener, TcpStream};
@@ -31,10 +48,16 @@ use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use wirelane_core::proto::http::{BodyLength, HttpDate, HttpEvent, ResponseHead, ServerConnection};
-use wirelane_core::proto::ws::{validate_request, WsConfig, WsConnection, WsEvent};
+use wirelane_core::proto::ws::{
+    validate_request, CloseCode, WsConfig, WsConnection, WsEvent, WsState,
+};
 use wirelane_core::proto::{HttpLimits, OutQueue, WsLimits};
 
 const LISTENER: Token = Token(0);
+/// The read end of the socket pair the signal handlers write to.
+const SIGNAL: Token = Token(1);
+/// The first connection's token.
+const FIRST_CONN: usize = 2;
 /// Stop reading from a peer while this much output waits for it.
 const HIGH_WATER: usize = 1 << 20;
 /// After our side is done: how long we read and drop what the peer still sends, so that
@@ -58,6 +81,12 @@ struct Conn {
     /// The socket may have input (edge-triggered: set by an event, cleared by `WouldBlock`).
     readable: bool,
     eof: bool,
+    /// See the module docs (write deadline).
+    write_timeout: Duration,
+    /// While output is pending: when the connection is dropped if no write makes progress.
+    write_deadline: Option<Instant>,
+    /// The server is shutting down: no keep-alive, no new WebSocket.
+    draining: bool,
 }
 
 impl Conn {
@@ -78,11 +107,37 @@ impl Conn {
             }
     }
 
-    fn deadline(&self) -> Option<Instant> {
+    /// The protocol's (or the linger's) next deadline.
+    fn proto_deadline(&self) -> Option<Instant> {
         match &self.proto {
             Proto::Http(c) => c.poll_timeout(),
             Proto::Ws(c) => c.poll_timeout(),
             Proto::Lingering(until) => Some(*until),
+        }
+    }
+
+    /// The earliest time this connection needs attention without socket readiness.
+    fn deadline(&self) -> Option<Instant> {
+        match (self.proto_deadline(), self.write_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Starts (or continues) the graceful shutdown of this connection; see the module docs.
+    /// Called on every loop turn while the server drains: a keep-alive connection becomes
+    /// idle only after its current response.
+    fn drain(&mut self, now: Instant) {
+        self.draining = true;
+        match &mut self.proto {
+            // Between requests, nothing buffered: closes now (the other cases get
+            // `connection: close` when their request head is complete, in `http_events`).
+            Proto::Http(c) if c.is_idle() => c.close_after_response(),
+            Proto::Ws(c) if c.state() == WsState::Open => {
+                // Fails only if our close frame is already queued.
+                let _ = c.close(CloseCode::GOING_AWAY, "server shutting down", now);
+            }
+            _ => {}
         }
     }
 
@@ -116,7 +171,7 @@ impl Conn {
                 }
             }
             self.process_events(now);
-            match self.flush() {
+            match self.flush(now) {
                 Ok(wrote) => progress |= wrote,
                 Err(_) => return false,
             }
@@ -141,7 +196,7 @@ impl Conn {
     fn process_events(&mut self, now: Instant) {
         if let Proto::Http(c) = &mut self.proto {
             c.set_date(http_date());
-            if let Some(ws) = http_events(c, now) {
+            if let Some(ws) = http_events(c, now, self.draining) {
                 self.proto = Proto::Ws(ws);
             }
         }
@@ -157,8 +212,9 @@ impl Conn {
         }
     }
 
-    /// Writes as much of the output as the socket takes, with vectored writes.
-    fn flush(&mut self) -> io::Result<bool> {
+    /// Writes as much of the output as the socket takes, with vectored writes, and moves
+    /// the write deadline.
+    fn flush(&mut self, now: Instant) -> io::Result<bool> {
         let Some(out) = (match &mut self.proto {
             Proto::Http(c) => Some(c.output()),
             Proto::Ws(c) => Some(c.output()),
@@ -181,6 +237,11 @@ impl Conn {
                 Err(e) => return Err(e),
             }
         }
+        self.write_deadline = match self.write_deadline {
+            _ if out.is_empty() => None,
+            Some(d) if !wrote => Some(d),
+            _ => Some(now + self.write_timeout),
+        };
         Ok(wrote)
     }
 
@@ -195,9 +256,18 @@ impl Conn {
 }
 
 /// Answers the HTTP events; returns the WebSocket connection when a request upgraded.
-fn http_events(c: &mut ServerConnection, now: Instant) -> Option<WsConnection> {
+/// `draining`: the server is shutting down (see the module docs).
+fn http_events(c: &mut ServerConnection, now: Instant, draining: bool) -> Option<WsConnection> {
     while let Some(ev) = c.poll_event() {
+        if draining && matches!(ev, HttpEvent::Head(_) | HttpEvent::Upgrade(_)) {
+            // Answer this request, then close: the response says `connection: close`.
+            c.close_after_response();
+        }
         match ev {
+            HttpEvent::Upgrade(_) if draining => {
+                let head = ResponseHead::new(503).header("content-type", "text/plain");
+                respond(c, head, "Shutting down\n".into());
+            }
             // Answered at once; a request body we do not read is discarded by the core.
             HttpEvent::Head(req) if req.path() == "/" => {
                 let head = ResponseHead::new(200).header("content-type", "text/plain");
@@ -265,38 +335,89 @@ fn http_date() -> HttpDate {
     HttpDate::from_unix_secs(secs)
 }
 
-fn parse_args() -> SocketAddr {
+/// The command line.
+struct Args {
+    addr: SocketAddr,
+    write_timeout: Duration,
+    shutdown_timeout: Duration,
+}
+
+const USAGE: &str = "usage: custom_loop [--addr HOST:PORT] [--write-timeout-ms MS] \
+                     [--shutdown-timeout-ms MS]
+
+  --addr HOST:PORT           where to listen (default 127.0.0.1:9001; port 0: any free one,
+                             printed as `listening on ADDR`)
+  --write-timeout-ms MS      close a connection whose pending output made no progress for
+                             this long (default 30000)
+  --shutdown-timeout-ms MS   on SIGTERM/SIGINT, wait at most this long for connections to
+                             end before exiting (default 10000)";
+
+fn parse_args() -> Args {
     let usage = || -> ! {
-        eprintln!("usage: custom_loop [--addr HOST:PORT]");
+        eprintln!("{USAGE}");
         std::process::exit(2)
     };
-    let mut addr = "127.0.0.1:9001".parse().expect("valid default");
+    let mut parsed = Args {
+        addr: "127.0.0.1:9001".parse().expect("valid default"),
+        write_timeout: Duration::from_secs(30),
+        shutdown_timeout: Duration::from_secs(10),
+    };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
+        let mut value = || args.next().unwrap_or_else(|| usage());
+        let mut millis = || Duration::from_millis(value().parse().unwrap_or_else(|_| usage()));
         match flag.as_str() {
-            "--addr" => {
-                let value = args.next().unwrap_or_else(|| usage());
-                addr = value.parse().unwrap_or_else(|_| usage());
+            "--addr" => parsed.addr = value().parse().unwrap_or_else(|_| usage()),
+            "--write-timeout-ms" => parsed.write_timeout = millis(),
+            "--shutdown-timeout-ms" => parsed.shutdown_timeout = millis(),
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0)
             }
             _ => usage(),
         }
     }
-    addr
+    parsed
+}
+
+/// Makes SIGTERM and SIGINT readable on the returned socket (one byte per signal).
+fn signal_socket() -> io::Result<mio::net::UnixStream> {
+    let (read, write) = std::os::unix::net::UnixStream::pair()?;
+    read.set_nonblocking(true)?;
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        // The handler writes without blocking and ignores a full buffer: a byte is
+        // already waiting then, which is all we need to know.
+        signal_hook::low_level::pipe::register(signal, write.try_clone()?)?;
+    }
+    Ok(mio::net::UnixStream::from_std(read))
 }
 
 fn main() -> io::Result<()> {
-    let mut listener = TcpListener::bind(parse_args())?;
-    println!("listening on {}", listener.local_addr()?);
+    let args = parse_args();
+    let mut listener = Some(TcpListener::bind(args.addr)?);
+    if let Some(l) = &listener {
+        println!("listening on {}", l.local_addr()?);
+    }
     let mut poll = Poll::new()?;
+    if let Some(l) = &mut listener {
+        poll.registry().register(l, LISTENER, Interest::READABLE)?;
+    }
+    let mut signals = signal_socket()?;
     poll.registry()
-        .register(&mut listener, LISTENER, Interest::READABLE)?;
+        .register(&mut signals, SIGNAL, Interest::READABLE)?;
+    // Set at the first signal: when the shutdown gives up waiting.
+    let mut shutdown_deadline: Option<Instant> = None;
     let mut events = Events::with_capacity(1024);
     let mut conns: HashMap<Token, Conn> = HashMap::new();
-    let mut next_token = 1;
+    let mut next_token = FIRST_CONN;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        // Sleep until a socket is ready or the earliest protocol deadline.
-        let deadline = conns.values().filter_map(Conn::deadline).min();
+        // Sleep until a socket is ready or the earliest deadline.
+        let deadline = conns
+            .values()
+            .filter_map(Conn::deadline)
+            .chain(shutdown_deadline)
+            .min();
         let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         if let Err(e) = poll.poll(&mut events, timeout) {
             if e.kind() == io::ErrorKind::Interrupted {
@@ -307,7 +428,25 @@ fn main() -> io::Result<()> {
         let now = Instant::now();
         let mut finished = Vec::new();
         for event in events.iter() {
+            if event.token() == SIGNAL {
+                // Edge-triggered: empty the socket so the next signal is an event again.
+                while matches!(signals.read(&mut buf), Ok(n) if n > 0) {}
+                if shutdown_deadline.is_some() {
+                    eprintln!("custom_loop: second signal, exiting now");
+                    return Ok(());
+                }
+                eprintln!("custom_loop: shutting down");
+                shutdown_deadline = Some(now + args.shutdown_timeout);
+                if let Some(mut l) = listener.take() {
+                    // Closing the listener makes new connections fail at once.
+                    let _ = poll.registry().deregister(&mut l);
+                }
+                continue;
+            }
             if event.token() == LISTENER {
+                let Some(listener) = &listener else {
+                    continue;
+                };
                 // Edge-triggered: accept until WouldBlock.
                 loop {
                     match listener.accept() {
@@ -324,6 +463,9 @@ fn main() -> io::Result<()> {
                                     proto,
                                     readable: true,
                                     eof: false,
+                                    write_timeout: args.write_timeout,
+                                    write_deadline: None,
+                                    draining: false,
                                 };
                                 conns.insert(token, conn);
                             }
@@ -345,17 +487,39 @@ fn main() -> io::Result<()> {
                 }
             }
         }
-        // Deadlines that passed: tell the core, then let it act (a 408, a ping, a close).
+        for token in finished.drain(..) {
+            if let Some(mut conn) = conns.remove(&token) {
+                let _ = poll.registry().deregister(&mut conn.sock);
+            }
+        }
         for (token, conn) in conns.iter_mut() {
-            if conn.deadline().is_some_and(|d| d <= now)
-                && !(conn.handle_timeout(now) && conn.drive(now, &mut buf))
-            {
+            // A peer that stopped reading: nothing more can be delivered, drop it.
+            if conn.write_deadline.is_some_and(|d| d <= now) {
                 finished.push(*token);
+                continue;
+            }
+            // Deadlines that passed: tell the core, then let it act (a 408, a ping, a close).
+            let timed_out = conn.proto_deadline().is_some_and(|d| d <= now);
+            if timed_out && !(conn.handle_timeout(now) && conn.drive(now, &mut buf)) {
+                finished.push(*token);
+                continue;
+            }
+            if shutdown_deadline.is_some() {
+                conn.drain(now);
+                if !conn.drive(now, &mut buf) {
+                    finished.push(*token);
+                }
             }
         }
         for token in finished {
             if let Some(mut conn) = conns.remove(&token) {
                 let _ = poll.registry().deregister(&mut conn.sock);
+            }
+        }
+        if let Some(deadline) = shutdown_deadline {
+            if conns.is_empty() || now >= deadline {
+                eprintln!("custom_loop: shut down ({} connections left)", conns.len());
+                return Ok(());
             }
         }
     }

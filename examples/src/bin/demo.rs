@@ -2,7 +2,8 @@
 //! Server-Sent Events stream, and the browser pages that use them.
 //!
 //! ```text
-//! demo [--addr 127.0.0.1:60000] [--runtime tokio|async-std|smol] [--article-main]
+//! demo [--addr 127.0.0.1:60000] [--runtime tokio|async-std|smol] [--redis URL] [--article-main]
+//!      [--tls-cert FILE --tls-key FILE | --tls-self-signed] [--tls-port PORT]
 //! ```
 //!
 //! Routes (every WebSocket route also answers plain HTTP through the same handler):
@@ -26,12 +27,21 @@
 //! neither slows the room down nor grows the server's memory, and it learns why it was
 //! dropped (the page shows the code and reconnects) instead of silently missing messages.
 //!
+//! # Across processes
+//!
+//! With `--redis redis://127.0.0.1:6379` the room's [`Hub`] runs on a Redis backplane
+//! (`wirelane-redis`): demos started on several ports (or machines) with the same Redis
+//! share one room, and the online count is the sum over all of them. Without it the room
+//! is this process's alone.
+//!
 //! # Runtimes
 //!
 //! `--runtime tokio|async-std|smol` picks the adapter; the server, routes and pages are the
 //! same. The article's handlers are compiled once per adapter, each after that adapter's
 //! `use` line; on async-std and smol their `tokio::time` calls are served by a small
 //! background tokio timer runtime (see `examples/src/article/mod.rs` for why).
+
+#![forbid(unsafe_code)]
 
 #[path = "../article/mod.rs"]
 mod article;
@@ -202,7 +212,8 @@ async fn room(hub: Hub, ctx: Context) {
     const TOPIC: &str = "room";
     let name = chat_name(&ctx);
     let member = hub.join(TOPIC, ctx.sender());
-    let members = hub.members(TOPIC) as u64;
+    // Across processes when the hub has a backplane (`--redis`).
+    let members = hub.member_count(TOPIC).await as u64;
     let welcome = json(&[
         ("type", Field::Str("welcome")),
         ("name", Field::Str(&name)),
@@ -238,7 +249,7 @@ async fn room(hub: Hub, ctx: Context) {
     let left = json(&[
         ("type", Field::Str("leave")),
         ("name", Field::Str(&name)),
-        ("members", Field::Num(hub.members(TOPIC) as u64)),
+        ("members", Field::Num(hub.member_count(TOPIC).await as u64)),
     ]);
     hub.publish(TOPIC, left);
 }
@@ -249,6 +260,7 @@ async fn room(hub: Hub, ctx: Context) {
 struct Args {
     addr: SocketAddr,
     runtime: String,
+    redis: Option<String>,
     article_main: bool,
     tls: tls_args::TlsArgs,
 }
@@ -258,6 +270,7 @@ const USAGE: &str =
 
   --addr HOST:PORT   address to listen on (default 127.0.0.1:60000)
   --runtime NAME     async runtime: tokio (default), async-std or smol
+  --redis URL        share /room with every demo on this Redis (redis://127.0.0.1:6379)
   --article-main     run the article's own main() instead (0.0.0.0:60000, /ws /chat /data)";
 
 const USAGE_END: &str = "Open http://HOST:PORT/ in a browser (https:// with TLS).";
@@ -271,6 +284,7 @@ fn parse_args() -> Args {
     let mut args = Args {
         addr: "127.0.0.1:60000".parse().expect("valid default"),
         runtime: "tokio".into(),
+        redis: None,
         article_main: false,
         tls: Default::default(),
     };
@@ -288,6 +302,7 @@ fn parse_args() -> Args {
         match flag.as_str() {
             "--addr" => args.addr = value().parse().unwrap_or_else(|_| usage(2)),
             "--runtime" => args.runtime = value(),
+            "--redis" => args.redis = Some(value()),
             "--article-main" => args.article_main = true,
             "-h" | "--help" => {
                 println!("{USAGE}\n{}\n\n{USAGE_END}", tls_args::USAGE);
@@ -303,6 +318,7 @@ fn parse_args() -> Args {
 /// `article::with_tokio_timers`).
 async fn add_routes<R, H>(
     server: &app::Server<R>,
+    hub: Hub,
     article_routes: Vec<(&'static str, Box<dyn Handler>)>,
     wrap: impl Fn(Box<dyn Handler>) -> H,
 ) where
@@ -318,7 +334,6 @@ async fn add_routes<R, H>(
     for (path, handler) in article_routes {
         server.route(path, wrap(handler)).await;
     }
-    let hub = Hub::new(SlowClientPolicy::Disconnect);
     let room: Box<dyn Handler> = Box::new(move |ctx| room(hub.clone(), ctx));
     server.route("/room", wrap(room)).await;
     server.get("/events", wrap(Box::new(events))).await;
@@ -381,8 +396,23 @@ async fn serve<R: Runtime>(
     handle.wait().await;
 }
 
+/// The room's hub: on a Redis backplane with `--redis`, this process's alone without.
+fn room_hub(redis: Option<&str>) -> Hub {
+    let Some(url) = redis else {
+        return Hub::new(SlowClientPolicy::Disconnect);
+    };
+    match wirelane_redis::RedisBackplane::start(wirelane_redis::RedisConfig::new(url)) {
+        Ok(backplane) => Hub::with_backplane(SlowClientPolicy::Disconnect, backplane),
+        Err(e) => {
+            eprintln!("demo: --redis {url}: {e}");
+            std::process::exit(2)
+        }
+    }
+}
+
 fn main() {
     let args = parse_args();
+    let hub = room_hub(args.redis.as_deref());
     match args.runtime.as_str() {
         "tokio" => {
             if args.article_main {
@@ -395,7 +425,7 @@ fn main() {
                 .block_on(async {
                     let server = wirelane_tokio::Server::new();
                     // Native tokio: the handlers' `tokio::time` needs no help.
-                    add_routes(&server, article::on_tokio::routes(), |h| {
+                    add_routes(&server, hub, article::on_tokio::routes(), |h| {
                         move |ctx| h.call(ctx)
                     })
                     .await;
@@ -410,6 +440,7 @@ fn main() {
                 let server = wirelane_async_std::Server::new();
                 add_routes(
                     &server,
+                    hub,
                     article::on_async_std::routes(),
                     article::with_tokio_timers,
                 )
@@ -433,6 +464,7 @@ fn main() {
                 let server = wirelane_smol::Server::with_runtime(rt);
                 add_routes(
                     &server,
+                    hub,
                     article::on_smol::routes(),
                     article::with_tokio_timers,
                 )

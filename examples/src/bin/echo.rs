@@ -14,6 +14,8 @@
 //!
 //! With TLS it serves https and wss (on `--addr`, or on `--tls-port` next to plaintext).
 
+#![forbid(unsafe_code)]
+
 #[path = "../tls_args.rs"]
 mod tls_args;
 

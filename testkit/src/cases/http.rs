@@ -162,6 +162,34 @@ pub async fn http_not_found_404<H: Harness>() {
     assert_eq!(r.status, 404, "{r:?}");
 }
 
+/// A request in absolute-form (`GET http://host/path?query`, as sent to a proxy) is routed
+/// by its path and query (RFC 9112 §3.2.2: a server MUST accept it), not by the whole URI.
+pub async fn http_absolute_form_target<H: Harness>() {
+    let server = TestServer::start::<H, _, _>(|s| async move {
+        s.route("/", hello).await;
+        s.route("/q", |ctx: Context| async move {
+            let q = ctx.query_param("x").unwrap_or_default();
+            ctx.set_response_body(format!("{} x={q}", ctx.path())).await;
+        })
+        .await;
+    });
+    let a = server.addr();
+    let r = client::request(a, format!("GET http://{a}/ HTTP/1.1\r\nHost: {a}\r\n\r\n")).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    // Scheme in any case, no path at all: the path is `/`.
+    let r = client::request(a, format!("GET HTTP://{a} HTTP/1.1\r\nHost: {a}\r\n\r\n")).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let r = client::request(
+        a,
+        format!("GET http://{a}/q?x=1 HTTP/1.1\r\nHost: {a}\r\n\r\n"),
+    )
+    .await;
+    assert_eq!((r.status, r.text()), (200, "/q x=1".to_string()), "{r:?}");
+    // A target of no form at all is refused, not routed.
+    let r = client::request(a, "GET q HTTP/1.1\r\nHost: t\r\n\r\n").await;
+    assert_eq!(r.status, 400, "{r:?}");
+}
+
 /// A known path with another method gets 405 with `Allow`.
 pub async fn http_method_not_allowed_405<H: Harness>() {
     let server = TestServer::start::<H, _, _>(|s| async move {

@@ -291,7 +291,12 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
             params,
             target,
         }));
-        self.start_handler(ctx_head, ctx_params, Mode::Http { id }, Run::RequestMiddleware);
+        self.start_handler(
+            ctx_head,
+            ctx_params,
+            Mode::Http { id },
+            Run::RequestMiddleware,
+        );
     }
 
     /// Sends the 101, switches the connection to WebSocket, and starts the handler (with the
@@ -339,10 +344,13 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
 
     /// Polls the handler; true when it finished.
     pub(super) fn poll_handler(&mut self, cx: &mut TaskCx<'_>, now: Instant) -> bool {
+        // Cleared even when no handler runs: a due flag left set would keep the round from
+        // taking a stale nudge, and a nudge reported as progress forever is a busy loop
+        // (found by the harness: `malformed_request_behind_a_blocked_response_does_not_spin`).
+        self.handler_due = false;
         let Some(fut) = self.handler.as_mut() else {
             return false;
         };
-        self.handler_due = false;
         let panicked = match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
             Ok(Poll::Pending) => return false,
             Ok(Poll::Ready(())) => false,

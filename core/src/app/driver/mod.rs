@@ -11,9 +11,9 @@
 //! Rules of the round loop:
 //! - the clock is read once per round ([`Runtime::now`]) and passed down; nothing below
 //!   reads it;
-//! - a round: notice a shutdown → read (if the protocol wants input and the output is not
-//!   piling up) → turn events into work, polling a handler that waits for a message as soon
-//!   as one is queued → poll the handler if something it waits on changed → write, once
+//! - a round: read (if the protocol wants input and the output is not piling up) → turn
+//!   events into work, polling a handler that waits for a message as soon as one is queued
+//!   → notice a shutdown → poll the handler if something it waits on changed → write, once
 //!   nothing else moves or a lot is queued (replies to a burst go out in one vectored
 //!   write) → advance the close sequence → if nothing moved, check the deadline, then read
 //!   once more (the handler may have made room) before sleeping;
@@ -79,12 +79,7 @@ pub(crate) struct Driver<R: Runtime, T: Transport = <R as Runtime>::Stream> {
 impl<R: Runtime, T: Transport> Unpin for Driver<R, T> {}
 
 impl<R: Runtime, T: Transport> Driver<R, T> {
-    pub(crate) fn new(
-        io: T,
-        conn: Arc<ConnShared>,
-        server: Arc<ServerShared>,
-        id: u64,
-    ) -> Self {
+    pub(crate) fn new(io: T, conn: Arc<ConnShared>, server: Arc<ServerShared>, id: u64) -> Self {
         Driver {
             io,
             reading: Reading::Ready,
@@ -105,9 +100,11 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
 
     /// One round of the loop (see the module docs).
     fn round(&mut self, cx: &mut TaskCx<'_>, now: Instant) -> Round {
-        let mut progress = self.check_shutdown(now);
-        progress |= self.read_or_fail(cx, now);
+        let mut progress = self.read_or_fail(cx, now);
         progress |= self.process_events(cx, now);
+        // After reading: a request already in the socket when the shutdown began is served
+        // (closing "idle" connections must not drop what has arrived).
+        progress |= self.check_shutdown(now);
         if self.handler_due || std::mem::take(&mut self.conn.lock().nudged) {
             progress |= self.poll_handler(cx, now);
             progress |= self.process_events(cx, now);

@@ -51,10 +51,15 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
             }
             _ => None,
         };
-        [proto, phase, self.hard_deadline(), self.transport_deadline()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            proto,
+            phase,
+            self.hard_deadline(),
+            self.transport_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Handles what is due at `now` (true), or makes sure the server's deadline task will

@@ -27,12 +27,13 @@
 //!   heads and keep `Waiting`; 100 comes from `send_continue`, 101 from `accept_upgrade`).
 //! - `Body` → `Idle` on `finish_response`, or → `Closed` if the connection closes after it.
 //!
-//! **Errors from the peer**: the `Error` event is the last one. If the send side is `Idle` or
-//! `Waiting`, the core queues its error response (with `connection: close`); if a response is
-//! being written, it writes nothing more (the response is cut short; the peer sees the close).
-//! Either way [`ServerConnection::should_close`] is then true. (An error found while
-//! discarding the unread body of an already answered request also gets its error response:
-//! the send side is idle again by then; the body timeout is the exception, see below.)
+//! **Errors from the peer**: the `Error` event is the last one. If the current request has no
+//! final response yet (send side `Idle` or `Waiting`), the core queues its error response
+//! (with `connection: close`). Once a final response has started, it writes nothing more:
+//! a response being written is cut short, and an error found while discarding the unread
+//! body of an already answered request (`Recv::Discard`, send side `Idle` again) gets no
+//! second response either; one request never gets two. The peer sees the close. Either way
+//! [`ServerConnection::should_close`] is then true.
 //!
 //! **Work happens in `poll_event`**: `handle_input` only buffers. Each `poll_event` call
 //! parses as far as needed for one event, so input is consumed only as fast as the
@@ -99,9 +100,8 @@ pub enum HttpEvent {
     /// Peer closed (EOF) between requests; nothing more will come.
     PeerClosed,
     /// Bad input, limit or timeout exceeded: the core has already queued its error response
-    /// (short text/plain body, `connection: close`), unless a response was already being
-    /// written (or, for `BodyTimeout`, the request was already answered), and will close
-    /// after it is written.
+    /// (short text/plain body, `connection: close`), unless the request already has a final
+    /// response (being written or finished), and will close after the output is written.
     Error(HttpError),
 }
 
@@ -329,13 +329,7 @@ impl ServerConnection {
             if now < start + self.limits.body_timeout {
                 return;
             }
-            let ev = if matches!(self.recv, Recv::Discard(_)) {
-                // The request was answered already: no response to send, just close.
-                self.close_now();
-                HttpEvent::Error(HttpError::BodyTimeout)
-            } else {
-                self.fail(HttpError::BodyTimeout)
-            };
+            let ev = self.fail(HttpError::BodyTimeout);
             self.pending = Some(ev);
             return;
         }
@@ -712,10 +706,17 @@ impl ServerConnection {
     }
 
     /// Asks to close after the current response (adds `connection: close` if the head is not
-    /// sent yet). Between requests, closes now.
+    /// sent yet). Between requests with nothing received, closes now; a request whose head
+    /// has begun to arrive is current: it is read (within the head timeout) and answered
+    /// first.
     pub fn close_after_response(&mut self) {
         self.close_after = true;
-        if self.send == Send::Idle && matches!(self.recv, Recv::Head | Recv::Discard(_)) {
+        let between = match self.recv {
+            Recv::Head => self.buf.is_empty() && self.pending.is_none(),
+            Recv::Discard(_) => true,
+            _ => false,
+        };
+        if self.send == Send::Idle && between {
             self.close_now();
         }
     }
@@ -780,9 +781,13 @@ impl ServerConnection {
         self.buf = BytesMut::new();
     }
 
-    /// Reacts to bad input: queues the error response if no response was started, closes.
+    /// Reacts to bad input: queues the error response if the request in progress has no
+    /// final response yet, closes.
     fn fail(&mut self, err: HttpError) -> HttpEvent {
-        if matches!(self.send, Send::Idle | Send::Waiting) {
+        // In `Discard` the request was answered already (the send side is idle again): an
+        // error response now would be a second response to it.
+        let answered = matches!(self.recv, Recv::Discard(_));
+        if matches!(self.send, Send::Idle | Send::Waiting) && !answered {
             let text = format!("{err}\n");
             let head = ResponseHead::new(err.status()).header("content-type", "text/plain");
             let date = self.date;

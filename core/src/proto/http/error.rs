@@ -6,8 +6,8 @@ use std::fmt;
 /// Bad input from the peer, or a limit it exceeded.
 ///
 /// When the connection reports one (as [`crate::proto::http::HttpEvent::Error`]) the core
-/// has already queued the matching error response (unless a response was already being
-/// written) and will close the connection after it.
+/// has already queued the matching error response (unless the request already had a final
+/// response, being written or finished) and will close the connection after it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum HttpError {

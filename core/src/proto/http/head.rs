@@ -1,5 +1,12 @@
-//! The request head: [`Method`], [`Version`], [`Headers`], [`RequestHead`], and the
-//! incremental end-of-head scanner.
+//! The request head: [`Method`], [`Version`], [`Headers`], [`RequestHead`], [`TargetForm`],
+//! and the incremental end-of-head scanner.
+//!
+//! The request-target must have one of the four forms of RFC 9112 §3.2, or the request is
+//! refused with 400 (no guessing what another shape meant): origin-form (`/path?query`);
+//! absolute-form with an `http` or `https` scheme (`http://host/path?query`, which a server
+//! MUST accept; it is routed by its path and query like origin-form, and an authority with
+//! userinfo or no host is refused, RFC 9110 §4.2); authority-form (`host:port`), only and
+//! always for CONNECT; asterisk-form (`*`), only for OPTIONS.
 //!
 //! Parsing happens in two steps so it stays linear in the input:
 //! 1. [`HeadScanner`] walks the buffered bytes once, remembering where it stopped, until it
@@ -179,6 +186,19 @@ pub(crate) fn trim_ows(mut v: &[u8]) -> &[u8] {
     v
 }
 
+/// The form of a request-target (RFC 9112 §3.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TargetForm {
+    /// `/path?query`, what clients send to an origin server.
+    Origin,
+    /// `http://host/path?query` (scheme `http` or `https`), what clients send to a proxy.
+    Absolute,
+    /// `host:port`, the target of a CONNECT request.
+    Authority,
+    /// `*`, a server-wide OPTIONS request.
+    Asterisk,
+}
+
 /// A parsed request head.
 #[derive(Clone)]
 pub struct RequestHead {
@@ -186,6 +206,7 @@ pub struct RequestHead {
     /// Offsets of the target in the head's bytes (held by `headers`, so one handle
     /// serves both).
     target: Range<u32>,
+    target_form: TargetForm,
     version: Version,
     headers: Headers,
     keep_alive: bool,
@@ -211,22 +232,55 @@ impl RequestHead {
         &self.method
     }
 
-    /// The request-target as received (origin-form normally).
+    /// The request-target as received, in whichever form it came.
     pub fn target(&self) -> &str {
         let (a, b) = (self.target.start as usize, self.target.end as usize);
         std::str::from_utf8(&self.headers.bytes[a..b]).unwrap_or("")
     }
 
-    /// The target before `?` (and before `#`, which should not be sent at all).
-    pub fn path(&self) -> &str {
-        let t = self.target();
-        let end = t.find(['?', '#']).unwrap_or(t.len());
-        &t[..end]
+    /// The form of the request-target.
+    pub fn target_form(&self) -> TargetForm {
+        self.target_form
     }
 
-    /// The query: after `?`, without any `#` fragment.
-    pub fn query(&self) -> Option<&str> {
+    /// The authority (`host[:port]`) named by an absolute-form or authority-form target;
+    /// `None` for origin-form and asterisk-form (the `Host` header names it then).
+    pub fn authority(&self) -> Option<&str> {
         let t = self.target();
+        match self.target_form {
+            TargetForm::Absolute => split_absolute(t).map(|(authority, _)| authority),
+            TargetForm::Authority => Some(t),
+            TargetForm::Origin | TargetForm::Asterisk => None,
+        }
+    }
+
+    /// The path and query part of the target (`*` for asterisk-form, empty for
+    /// authority-form), fragment included if the client sent one.
+    fn path_and_query(&self) -> &str {
+        let t = self.target();
+        match self.target_form {
+            TargetForm::Origin | TargetForm::Asterisk => t,
+            TargetForm::Absolute => split_absolute(t).map_or("", |(_, rest)| rest),
+            TargetForm::Authority => "",
+        }
+    }
+
+    /// The path: the target before `?` (and before `#`, which should not be sent at all).
+    /// For an absolute-form target, the path after its authority (`/` if it has none); for
+    /// asterisk-form, `*`; for authority-form (CONNECT), empty.
+    pub fn path(&self) -> &str {
+        let t = self.path_and_query();
+        let path = &t[..t.find(['?', '#']).unwrap_or(t.len())];
+        if path.is_empty() && self.target_form == TargetForm::Absolute {
+            "/"
+        } else {
+            path
+        }
+    }
+
+    /// The query: after `?`, without any `#` fragment (in any target form).
+    pub fn query(&self) -> Option<&str> {
+        let t = self.path_and_query();
         let t = &t[..t.find('#').unwrap_or(t.len())];
         t.find('?').map(|i| &t[i + 1..])
     }
@@ -390,6 +444,56 @@ fn looks_like_version(v: &[u8]) -> bool {
     }
 }
 
+/// Splits an absolute-form target with an `http` or `https` scheme (any case) into its
+/// authority and the rest (path, query, fragment; possibly empty).
+fn split_absolute(t: &str) -> Option<(&str, &str)> {
+    let (scheme, rest) = t.split_once("://")?;
+    if !(scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https")) {
+        return None;
+    }
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    Some(rest.split_at(end))
+}
+
+/// Whether `a` is a `host:port` authority as CONNECT needs it: a port is required (RFC
+/// 9110 §9.3.6), userinfo is not allowed.
+fn is_host_port(a: &str) -> bool {
+    let Some((host, port)) = a.rsplit_once(':') else {
+        return false;
+    };
+    !host.is_empty()
+        && !host.contains(['/', '?', '#', '@'])
+        && !port.is_empty()
+        && port.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Decides the form of `target` for `method`, or refuses it (see the module docs).
+fn target_form(method: &Method, target: &str) -> Result<TargetForm, HttpError> {
+    if *method == Method::Connect {
+        return if is_host_port(target) {
+            Ok(TargetForm::Authority)
+        } else {
+            Err(HttpError::Malformed("CONNECT needs a host:port target"))
+        };
+    }
+    if target.starts_with('/') {
+        return Ok(TargetForm::Origin);
+    }
+    if target == "*" {
+        return if *method == Method::Options {
+            Ok(TargetForm::Asterisk)
+        } else {
+            Err(HttpError::Malformed("only OPTIONS may have the target *"))
+        };
+    }
+    match split_absolute(target) {
+        Some((authority, _)) if !authority.is_empty() && !authority.contains('@') => {
+            Ok(TargetForm::Absolute)
+        }
+        _ => Err(HttpError::Malformed("invalid request target")),
+    }
+}
+
 fn offset_in(base: &[u8], part: &[u8]) -> Range<usize> {
     let start = part.as_ptr() as usize - base.as_ptr() as usize;
     start..start + part.len()
@@ -472,6 +576,7 @@ pub(crate) fn parse_head(
     if path.len() > limits.max_uri_len {
         return Err(HttpError::UriTooLong);
     }
+    let target_form = target_form(&method, path)?;
     let target = offset_in(&bytes, path.as_bytes());
     let version = match req.version {
         Some(0) => Version::Http10,
@@ -516,6 +621,7 @@ pub(crate) fn parse_head(
         method,
         // In range: checked above to fit in 32 bits, like the header offsets.
         target: target.start as u32..target.end as u32,
+        target_form,
         version,
         headers,
         keep_alive,
@@ -547,6 +653,92 @@ mod tests {
         );
         assert!(h.keep_alive());
         assert!(!h.expects_continue());
+    }
+
+    /// Parses `METHOD TARGET HTTP/1.1` with a Host header.
+    fn with_target(method: &str, target: &str) -> Result<RequestHead, HttpError> {
+        RequestHead::parse(format!("{method} {target} HTTP/1.1\r\nHost: h\r\n\r\n").as_bytes())
+    }
+
+    #[test]
+    fn absolute_form_is_routed_by_its_path_and_query() {
+        // (target, path, query, authority)
+        let cases: &[(&str, &str, Option<&str>, &str)] = &[
+            ("http://127.0.0.1:8080/", "/", None, "127.0.0.1:8080"),
+            ("http://127.0.0.1:8080", "/", None, "127.0.0.1:8080"),
+            (
+                "HTTPS://example.com/a/b?x=1&y#f",
+                "/a/b",
+                Some("x=1&y"),
+                "example.com",
+            ),
+            ("hTtP://h?q", "/", Some("q"), "h"),
+            ("http://[::1]:80/p?", "/p", Some(""), "[::1]:80"),
+            ("http://h/a?b/c", "/a", Some("b/c"), "h"),
+            ("http://h#frag", "/", None, "h"),
+        ];
+        for &(target, path, query, authority) in cases {
+            let h = with_target("GET", target).unwrap();
+            assert_eq!(h.target(), target);
+            assert_eq!(h.target_form(), TargetForm::Absolute, "{target}");
+            assert_eq!(h.path(), path, "{target}");
+            assert_eq!(h.query(), query, "{target}");
+            assert_eq!(h.authority(), Some(authority), "{target}");
+        }
+    }
+
+    #[test]
+    fn origin_asterisk_and_authority_forms() {
+        let h = with_target("GET", "/x?y").unwrap();
+        assert_eq!(
+            (h.target_form(), h.path(), h.query(), h.authority()),
+            (TargetForm::Origin, "/x", Some("y"), None)
+        );
+        // An origin-form path that happens to contain a URL is still a path.
+        let h = with_target("GET", "/http://h/x").unwrap();
+        assert_eq!(
+            (h.target_form(), h.path()),
+            (TargetForm::Origin, "/http://h/x")
+        );
+        let h = with_target("OPTIONS", "*").unwrap();
+        assert_eq!(
+            (h.target_form(), h.path(), h.query(), h.authority()),
+            (TargetForm::Asterisk, "*", None, None)
+        );
+        let h = with_target("CONNECT", "example.com:443").unwrap();
+        assert_eq!(
+            (h.target_form(), h.path(), h.query(), h.authority()),
+            (TargetForm::Authority, "", None, Some("example.com:443"))
+        );
+        let h = with_target("CONNECT", "[::1]:8443").unwrap();
+        assert_eq!(h.authority(), Some("[::1]:8443"));
+    }
+
+    #[test]
+    fn targets_of_no_form_are_400() {
+        for (method, target) in [
+            ("GET", "*"),
+            ("GET", "example.com:443"),
+            ("GET", "relative/path"),
+            ("GET", "ftp://h/x"),
+            ("GET", "ws://h/x"),
+            ("GET", "http:/h/x"),
+            ("GET", "http:///x"),
+            ("GET", "http://"),
+            ("GET", "http://user:pw@h/x"),
+            ("CONNECT", "/"),
+            ("CONNECT", "*"),
+            ("CONNECT", "example.com"),
+            ("CONNECT", "example.com:"),
+            ("CONNECT", ":443"),
+            ("CONNECT", "example.com:x"),
+            ("CONNECT", "http://example.com:443/"),
+            ("CONNECT", "user@example.com:443"),
+            ("OPTIONS", "**"),
+        ] {
+            let e = with_target(method, target).unwrap_err();
+            assert_eq!(e.status(), 400, "{method} {target}: {e:?}");
+        }
     }
 
     #[test]

@@ -99,5 +99,5 @@ mod response;
 pub use conn::{HttpEvent, ServerConnection};
 pub use date::HttpDate;
 pub use error::{HttpError, HttpUsageError};
-pub use head::{Headers, Method, RequestHead, Version};
+pub use head::{Headers, Method, RequestHead, TargetForm, Version};
 pub use response::{reason_phrase, BodyLength, ResponseHead};

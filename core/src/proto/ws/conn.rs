@@ -6,15 +6,18 @@
 //!   [`WsConnection::poll_event`], as far as needed for the next event, so a driver that
 //!   stops polling stops the parsing, and [`WsConnection::buffered_input`] tells it when to
 //!   stop reading the socket. Parsing is linear: each byte is looked at once (a header is at
-//!   most 14 bytes), payload bytes leave the input buffer as soon as they arrive (unmasked
-//!   straight into the message buffer, text validated on the way), so an invalid UTF-8
-//!   sequence fails the connection even in the middle of a frame. A whole unfragmented
+//!   most 14 bytes), data payload bytes leave the input buffer as soon as they arrive
+//!   (unmasked straight into the message buffer, text validated on the way), so an invalid
+//!   UTF-8 sequence fails the connection even in the middle of a frame. A control frame's
+//!   payload (at most 125 bytes) waits in the input buffer until it is whole, so input that
+//!   waits for more is never more than [`WAITING_INPUT_MAX`] bytes. A whole unfragmented
 //!   data frame of at most 64 KiB that is already buffered becomes a message in one step;
 //!   anything unusual about it (including every error) is left to the general parser.
 //! - **Buffers**: [`WsConnection::recycle_buffer`] takes back the buffer of a message the
-//!   application is done with and assembles the next message in it;
-//!   [`WsConnection::release_idle_buffers`] frees everything an idle connection does not
-//!   need.
+//!   application is done with and assembles the next message in it (that buffer has no
+//!   other use); [`WsConnection::release_idle_buffers`] frees everything an idle connection
+//!   does not need: the recycled buffer, and all input buffer memory beyond the few bytes
+//!   that wait for the rest of their frame.
 //! - **Limits** ([`WsLimits`]) are checked from each frame header before any of its payload
 //!   is buffered: frame size, message size summed over fragments, fragment count (1009).
 //!   Memory per connection is therefore bounded by `max_message_size` plus what the driver
@@ -49,11 +52,13 @@
 //!   copy. [`WsLimits::max_outgoing_frame_size`] splits long messages into fragments.
 //! - After [`WsEvent::Closed`], `poll_event` returns `None` and input is ignored.
 
+use super::assembly::Assembly;
 use super::close::{parse_close_payload, truncate_reason, CloseCode, CloseFrame};
 use super::error::{WsError, WsUsageError};
 use super::frame::{FrameHeader, Opcode, MAX_CONTROL_PAYLOAD};
 use super::mask::{apply_mask, unmask_into};
-use super::message::{Assembly, DataKind, Message};
+use super::message::{DataKind, Message};
+use super::utf8::Utf8Validator;
 use crate::proto::{OutQueue, WsLimits};
 use bytes::{Buf, Bytes, BytesMut};
 use std::sync::Arc;
@@ -61,6 +66,11 @@ use std::time::Instant;
 
 /// Largest message buffer [`WsConnection::recycle_buffer`] keeps for reuse.
 pub const RECYCLE_MAX: usize = 64 * 1024;
+
+/// The most input a [`WsConnection`] keeps while it waits for more: a frame header cut
+/// short, or a whole control frame header with part of its payload. Everything else is
+/// parsed as soon as [`WsConnection::poll_event`] is called.
+pub const WAITING_INPUT_MAX: usize = 14 + MAX_CONTROL_PAYLOAD;
 
 /// Configuration of a [`WsConnection`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -133,6 +143,25 @@ struct InFrame {
     done: u64,
 }
 
+/// A data message being received by the general parser, and the counts its limits apply
+/// to.
+#[derive(Debug)]
+struct Incoming {
+    fragments: usize,
+    size: u64,
+    data: Receiving,
+}
+
+/// Where the payload of the message being received goes.
+#[derive(Debug)]
+enum Receiving {
+    /// Kept until the message is whole, then reported as one [`WsEvent::Message`].
+    Assembled(Assembly),
+    /// Reported piece by piece ([`WsConfig::stream_fragments`]); text is checked as it
+    /// passes.
+    Streamed { kind: DataKind, utf8: Utf8Validator },
+}
+
 /// What remains to report once the connection has decided to end.
 #[derive(Debug)]
 enum Ending {
@@ -158,12 +187,12 @@ pub struct WsConnection {
     read: Read,
     /// The message being assembled by the general parser (boxed: most messages take the
     /// one-step path and never need it, and an idle connection should be small).
-    msg: Option<Box<Assembly>>,
+    msg: Option<Box<Incoming>>,
     out: OutQueue,
     /// An emptied message buffer handed back by the application, reused by the next
-    /// message so a request/reply exchange allocates nothing per message. It also
-    /// collects the payload of a control frame.
-    spare: Vec<u8>,
+    /// message so a request/reply exchange allocates nothing per message. It is only ever
+    /// a message buffer: a control frame's payload waits in `inbuf` instead.
+    recycled: Vec<u8>,
     /// Events decided but not yet reported: the connection is ending.
     ending: Ending,
     eof: bool,
@@ -191,7 +220,7 @@ impl WsConnection {
             read: Read::Header,
             msg: None,
             out: OutQueue::new(),
-            spare: Vec::new(),
+            recycled: Vec::new(),
             ending: Ending::None,
             eof: false,
             closed_queued: false,
@@ -232,13 +261,17 @@ impl WsConnection {
         let Read::Payload(mut f) = self.read else {
             return 0;
         };
-        if !self.inbuf.is_empty() || f.opcode.is_control() || self.config.stream_fragments {
+        if !self.inbuf.is_empty() || f.opcode.is_control() {
             return 0;
         }
-        let Some(a) = self.msg.as_mut() else {
+        let Some(Incoming {
+            data: Receiving::Assembled(a),
+            ..
+        }) = self.msg.as_deref_mut()
+        else {
             return 0;
         };
-        if a.kind != DataKind::Binary {
+        if a.kind() != DataKind::Binary {
             return 0;
         }
         let remaining = f.len - f.done;
@@ -246,7 +279,9 @@ impl WsConnection {
         if take == 0 {
             return 0;
         }
-        unmask_into(&mut a.buf, &data[..take], f.key, (f.done & 3) as usize);
+        let appended = a.append_masked(&data[..take], f.key, (f.done & 3) as usize);
+        // Binary: there is nothing to validate, so appending cannot fail.
+        debug_assert!(appended.is_ok());
         f.done += take as u64;
         self.read = Read::Payload(f);
         take
@@ -356,16 +391,22 @@ impl WsConnection {
         &mut self.out
     }
 
-    /// Frees buffers that hold nothing (input, output, event queue), so an idle connection
-    /// keeps no memory it does not need. Call it when the connection goes quiet; the next
-    /// message allocates again.
+    /// Frees buffer memory an idle connection does not need (the recycled message buffer,
+    /// empty input and output buffers; input that waits for the rest of its frame moves to
+    /// a buffer of its size). Call it when the connection goes quiet; the next message
+    /// allocates again.
     pub fn release_idle_buffers(&mut self) {
-        if self.inbuf.is_empty() && self.inbuf.capacity() > 0 {
-            self.inbuf = BytesMut::new();
+        if self.inbuf.is_empty() {
+            if self.inbuf.capacity() > 0 {
+                self.inbuf = BytesMut::new();
+            }
+        } else if self.inbuf.len() <= WAITING_INPUT_MAX {
+            // A few bytes waiting for the rest of their frame would otherwise keep the
+            // whole allocation of the last large read (`capacity` cannot tell: it does not
+            // count what was consumed before them), so copy them out.
+            self.inbuf = BytesMut::from(&self.inbuf[..]);
         }
-        if !self.reading_control_payload() {
-            self.spare = Vec::new();
-        }
+        self.recycled = Vec::new();
         self.out.release_idle();
     }
 
@@ -456,12 +497,9 @@ impl WsConnection {
     /// received is assembled in it instead of a new allocation. Buffers larger than
     /// [`RECYCLE_MAX`] are dropped, so a rare large message does not pin its memory.
     pub fn recycle_buffer(&mut self, mut buf: Vec<u8>) {
-        if self.reading_control_payload() {
-            return;
-        }
-        if buf.capacity() <= RECYCLE_MAX && buf.capacity() > self.spare.capacity() {
+        if buf.capacity() <= RECYCLE_MAX && buf.capacity() > self.recycled.capacity() {
             buf.clear();
-            self.spare = buf;
+            self.recycled = buf;
         }
     }
 
@@ -499,11 +537,6 @@ impl WsConnection {
     }
 
     // ---- internals ----
-
-    /// Whether `spare` holds the payload of a control frame still arriving.
-    fn reading_control_payload(&self) -> bool {
-        matches!(self.read, Read::Payload(f) if f.opcode.is_control())
-    }
 
     fn check_open(&self) -> Result<(), WsUsageError> {
         if self.state == WsState::Open && !self.closed_queued {
@@ -584,7 +617,7 @@ impl WsConnection {
             return None;
         }
         let key = [b[start - 4], b[start - 3], b[start - 2], b[start - 1]];
-        let mut buf = std::mem::take(&mut self.spare);
+        let mut buf = std::mem::take(&mut self.recycled);
         unmask_into(&mut buf, &b[start..start + len], key, 0);
         let msg = match kind {
             DataKind::Binary => Message::Binary(buf),
@@ -627,7 +660,6 @@ impl WsConnection {
     fn begin_frame(&mut self, h: &FrameHeader) -> Result<(), WsError> {
         let l = &self.config.limits;
         if h.opcode.is_control() {
-            self.spare.clear();
             return Ok(());
         }
         if h.payload_len > l.max_frame_size {
@@ -643,27 +675,42 @@ impl WsConnection {
                 } else {
                     DataKind::Binary
                 };
-                let buf = std::mem::take(&mut self.spare);
-                self.msg = Some(Box::new(Assembly::with_buffer(kind, buf)));
+                let data = if self.config.stream_fragments {
+                    Receiving::Streamed {
+                        kind,
+                        utf8: Utf8Validator::new(),
+                    }
+                } else {
+                    let buf = std::mem::take(&mut self.recycled);
+                    Receiving::Assembled(Assembly::new(kind, buf))
+                };
+                self.msg = Some(Box::new(Incoming {
+                    fragments: 0,
+                    size: 0,
+                    data,
+                }));
             }
         }
-        let a = self.msg.as_mut().expect("message set above");
-        a.fragments += 1;
-        if a.fragments > l.max_fragments {
+        let m = self.msg.as_mut().expect("message set above");
+        m.fragments += 1;
+        if m.fragments > l.max_fragments {
             return Err(WsError::TooManyFragments);
         }
-        a.size = a.size.saturating_add(h.payload_len);
-        if a.size > l.max_message_size {
+        m.size = m.size.saturating_add(h.payload_len);
+        if m.size > l.max_message_size {
             return Err(WsError::MessageTooLarge);
         }
-        if !self.config.stream_fragments {
+        if let Receiving::Assembled(a) = &mut m.data {
             // Bounded by the limits checked above.
-            a.buf.reserve(h.payload_len as usize);
+            a.reserve(h.payload_len as usize);
         }
         Ok(())
     }
 
     fn payload(&mut self, mut f: InFrame) -> Result<Step, WsError> {
+        if f.opcode.is_control() {
+            return self.control(f);
+        }
         let remaining = f.len - f.done;
         let take = remaining.min(self.inbuf.len() as u64) as usize;
         if take == 0 && remaining > 0 {
@@ -678,74 +725,81 @@ impl WsConnection {
             Read::Payload(f)
         };
 
-        if f.opcode.is_control() {
-            unmask_into(&mut self.spare, &self.inbuf[..take], f.key, phase);
-            self.inbuf.advance(take);
-            if !complete {
-                return Ok(Step::NeedMore);
-            }
-            return self.control(f.opcode);
-        }
-
-        let streaming = self.config.stream_fragments;
-        let a = self.msg.as_mut().expect("data frame without a message");
+        let m = self.msg.as_mut().expect("data frame without a message");
         let last = complete && f.fin;
-        if streaming {
-            apply_mask(&mut self.inbuf[..take], f.key, phase);
-            if a.kind == DataKind::Text {
-                a.utf8
-                    .feed(&self.inbuf[..take])
-                    .map_err(|_| WsError::InvalidUtf8)?;
-                if last {
-                    a.utf8.finish().map_err(|_| WsError::InvalidUtf8)?;
+        match &mut m.data {
+            Receiving::Streamed { kind, utf8 } => {
+                apply_mask(&mut self.inbuf[..take], f.key, phase);
+                if *kind == DataKind::Text {
+                    utf8.feed(&self.inbuf[..take])
+                        .map_err(|_| WsError::InvalidUtf8)?;
+                    if last {
+                        utf8.finish().map_err(|_| WsError::InvalidUtf8)?;
+                    }
                 }
+                let kind = *kind;
+                let data = self.inbuf.split_to(take).freeze();
+                if last {
+                    self.msg = None;
+                }
+                if take > 0 || last {
+                    return Ok(Step::Event(WsEvent::Fragment {
+                        kind,
+                        data,
+                        fin: last,
+                    }));
+                }
+                Ok(Step::Continue)
             }
-            let kind = a.kind;
-            let data = self.inbuf.split_to(take).freeze();
-            if last {
-                self.msg = None;
+            Receiving::Assembled(a) => {
+                a.append_masked(&self.inbuf[..take], f.key, phase)
+                    .map_err(|_| WsError::InvalidUtf8)?;
+                self.inbuf.advance(take);
+                if last {
+                    let Some(Incoming {
+                        data: Receiving::Assembled(a),
+                        ..
+                    }) = self.msg.take().map(|m| *m)
+                    else {
+                        unreachable!("the message is assembled (matched above)");
+                    };
+                    let msg = a.finish().map_err(|_| WsError::InvalidUtf8)?;
+                    return Ok(Step::Event(WsEvent::Message(msg)));
+                }
+                Ok(if complete {
+                    Step::Continue
+                } else {
+                    Step::NeedMore
+                })
             }
-            if take > 0 || last {
-                return Ok(Step::Event(WsEvent::Fragment {
-                    kind,
-                    data,
-                    fin: last,
-                }));
-            }
-            return Ok(Step::Continue);
         }
-
-        let start = a.buf.len();
-        unmask_into(&mut a.buf, &self.inbuf[..take], f.key, phase);
-        self.inbuf.advance(take);
-        if a.kind == DataKind::Text {
-            a.utf8
-                .feed(&a.buf[start..])
-                .map_err(|_| WsError::InvalidUtf8)?;
-        }
-        if last {
-            let a = self.msg.take().expect("checked above");
-            return Ok(Step::Event(WsEvent::Message(a.finish()?)));
-        }
-        Ok(if complete {
-            Step::Continue
-        } else {
-            Step::NeedMore
-        })
     }
 
-    fn control(&mut self, op: Opcode) -> Result<Step, WsError> {
-        let payload = std::mem::take(&mut self.spare);
-        match op {
+    /// A control frame, once its payload is all in the input buffer (it waits there: at
+    /// most 125 bytes, so no buffer of its own is needed, and a connection that goes idle
+    /// in the middle of one keeps those bytes with the rest of its input).
+    fn control(&mut self, f: InFrame) -> Result<Step, WsError> {
+        let len = f.len as usize; // at most 125: `check_client_frame`
+        if self.inbuf.len() < len {
+            return Ok(Step::NeedMore);
+        }
+        let mut buf = [0u8; MAX_CONTROL_PAYLOAD];
+        let payload = &mut buf[..len];
+        payload.copy_from_slice(&self.inbuf[..len]);
+        apply_mask(payload, f.key, 0);
+        self.inbuf.advance(len);
+        self.read = Read::Header;
+        let payload = &buf[..len];
+        match f.opcode {
             Opcode::Ping => {
                 if self.state == WsState::Open {
-                    write_control(&mut self.out, Opcode::Pong, &payload);
+                    write_control(&mut self.out, Opcode::Pong, payload);
                 }
-                Ok(Step::Event(WsEvent::Ping(Bytes::from(payload))))
+                Ok(Step::Event(WsEvent::Ping(Bytes::copy_from_slice(payload))))
             }
-            Opcode::Pong => Ok(Step::Event(WsEvent::Pong(Bytes::from(payload)))),
+            Opcode::Pong => Ok(Step::Event(WsEvent::Pong(Bytes::copy_from_slice(payload)))),
             Opcode::Close => {
-                let frame = parse_close_payload(&payload)?;
+                let frame = parse_close_payload(payload)?;
                 if self.state == WsState::Open {
                     match &frame {
                         Some(fr) => write_close(&mut self.out, fr.code, ""),

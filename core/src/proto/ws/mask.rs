@@ -56,19 +56,18 @@ const SMALL: usize = 64;
 pub fn unmask_into(dst: &mut Vec<u8>, src: &[u8], key: [u8; 4], phase: usize) {
     const BLOCK: usize = 8 * 1024; // multiple of 4: every block starts at the same phase
     if src.len() <= SMALL {
-        // Chat-sized payloads: XOR a word at a time while copying, instead of a call to
-        // `memcpy` followed by the in-place loop and its set-up.
-        let (k, k64) = rotated_key(key, phase);
-        dst.reserve(src.len());
-        let mut words = src.chunks_exact(8);
-        for w in &mut words {
+        // Chat-sized payloads: unmask in a fixed-size block on the stack (eight whole
+        // words, unrolled, no tail loop), then append it with one copy. Reading past the
+        // payload is harmless: those bytes are zeros and are not appended.
+        let n = src.len();
+        let (_, k64) = rotated_key(key, phase);
+        let mut block = [0u8; SMALL];
+        block[..n].copy_from_slice(src);
+        for w in block.chunks_exact_mut(8) {
             let v = u64::from_ne_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]) ^ k64;
-            dst.extend_from_slice(&v.to_ne_bytes());
+            w.copy_from_slice(&v.to_ne_bytes());
         }
-        // Whole words keep the phase, so the tail starts at `k[0]` again.
-        for (i, &b) in words.remainder().iter().enumerate() {
-            dst.push(b ^ k[i & 3]);
-        }
+        dst.extend_from_slice(&block[..n]);
         return;
     }
     dst.reserve(src.len());

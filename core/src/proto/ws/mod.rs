@@ -3,7 +3,8 @@
 //!
 //! - [`handshake`]: validating the upgrade request and building the 101 response;
 //! - [`frame`]: frame headers; [`mask`]: fast (un)masking; [`utf8`]: incremental UTF-8
-//!   validation; [`close`]: close codes; [`message`]: messages;
+//!   validation; [`close`]: close codes; [`message`]: messages (and, privately, their
+//!   assembly from fragments);
 //! - [`conn`]: [`WsConnection`], the connection state machine (its module docs state its
 //!   rules);
 //! - [`client`]: the client's side of the wire (masked frames, the upgrade request), for
@@ -77,19 +78,32 @@
 //! assert!(ws.is_closed() && ws.state() == WsState::Closed && ws.poll_timeout().is_none());
 //! ```
 
+// Every module forbids unsafe code except `assembly`, whose one `unsafe` block turns a
+// validated text message into a `String` without a second pass (its docs give the
+// invariant). The crate root only denies it, so that one module can allow it.
+mod assembly;
+#[forbid(unsafe_code)]
 pub mod client;
+#[forbid(unsafe_code)]
 pub mod close;
+#[forbid(unsafe_code)]
 pub mod conn;
+#[forbid(unsafe_code)]
 pub mod error;
+#[forbid(unsafe_code)]
 pub mod frame;
+#[forbid(unsafe_code)]
 pub mod handshake;
+#[forbid(unsafe_code)]
 pub mod mask;
+#[forbid(unsafe_code)]
 pub mod message;
+#[forbid(unsafe_code)]
 pub mod utf8;
 
 pub use client::encode_client_frame;
 pub use close::{CloseCode, CloseFrame};
-pub use conn::{WsConfig, WsConnection, WsEvent, WsState, RECYCLE_MAX};
+pub use conn::{WsConfig, WsConnection, WsEvent, WsState, RECYCLE_MAX, WAITING_INPUT_MAX};
 pub use error::{WsError, WsUsageError};
 pub use frame::{FrameHeader, Opcode};
 pub use handshake::{accept_key, validate_request, HandshakeError, HandshakeRequest};
