@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Autobahn|Testsuite (cases 1-10) against the echo example on every runtime.
 #
-#   .ci/autobahn.sh [RUNTIME...]     default: tokio async-std smol
+#   .ci/autobahn.sh [--tls] [RUNTIME...]     default: tokio async-std smol
+#
+# With --tls, echo serves wss:// with a certificate it makes at start
+# (--tls-self-signed) and the harness connects with AUTOBAHN_SCHEME=wss (its client does
+# not verify certificates).
 #
 # Builds echo (release); for each runtime starts it on a free loopback port (it binds
 # 127.0.0.1:0 and we read the port from its `listening on` line), runs the shared harness
@@ -14,6 +18,12 @@ cd "$root"
 harness="$root/../shared/tools/autobahn/run.sh"
 # shellcheck source=lib/listening.sh
 . .ci/lib/listening.sh
+tls_flags=()
+if [ "${1:-}" = "--tls" ]; then
+    shift
+    tls_flags=(--tls-self-signed)
+    export AUTOBAHN_SCHEME=wss
+fi
 runtimes=("$@")
 [ ${#runtimes[@]} -gt 0 ] || runtimes=(tokio async-std smol)
 
@@ -35,7 +45,7 @@ status=0
 summaries=()
 for rt in "${runtimes[@]}"; do
     log="$work/echo-$rt.log"
-    "$echo_bin" --addr 127.0.0.1:0 --runtime "$rt" >"$log" 2>&1 &
+    "$echo_bin" --addr 127.0.0.1:0 --runtime "$rt" "${tls_flags[@]}" >"$log" 2>&1 &
     pid=$!
     port=$(listening_port "$pid" "$log")
     if [ -z "$port" ]; then
@@ -46,7 +56,7 @@ for rt in "${runtimes[@]}"; do
         kill -KILL "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; pid=
         continue
     fi
-    echo "== $rt (port $port)"
+    echo "== $rt (port $port${tls_flags:+, wss})"
     out="$work/autobahn-$rt.txt"
     "$harness" "$port" | tee "$out"
     rc=${PIPESTATUS[0]}

@@ -19,7 +19,13 @@ timeout 120 "$out/venv/bin/pip" install -q --disable-pip-version-check -r exampl
 
 # shellcheck source=lib/demo.sh
 . .ci/lib/demo.sh
-start_demo "$runtime" "$out/server.log"
+tls_flags=()
+if [ "${DEMO_TLS:-0}" = 1 ]; then
+    make_test_cert "$out"
+    tls_flags=(--tls-cert "$out/cert.pem" --tls-key "$out/key.pem")
+    export INTEROP_CA="$out/cert.pem" NODE_EXTRA_CA_CERTS="$out/cert.pem"
+fi
+start_demo "$runtime" "$out/server.log" "${tls_flags[@]}"
 
 # The two clients run side by side (each takes ~12 s, mostly /data's 10 s stream).
 timeout 60 "$out/venv/bin/python" examples/interop/interop.py "127.0.0.1:$port" & py=$!
@@ -29,7 +35,7 @@ wait "$py" || status=1
 wait "$js" || status=1
 kill -0 "$server" 2>/dev/null || { echo "the demo died during the run" >&2; status=1; }
 if [ "$status" -ne 0 ]; then
-    echo "interop FAILED (runtime $runtime); server log: $out/server.log" >&2
+    echo "interop FAILED (runtime $runtime${tls_flags:+, wss}); server log: $out/server.log" >&2
     exit 1
 fi
-echo "interop passed (runtime $runtime)"
+echo "interop passed (runtime $runtime${tls_flags:+, wss})"

@@ -4,7 +4,7 @@
 //! runs. A failing input is named in the panic message.
 
 #[path = "../../fuzz/src/lib.rs"]
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 mod targets;
 
 use std::path::{Path, PathBuf};
@@ -43,7 +43,9 @@ fn every_target_has_a_test() {
             "ws_frame",
             "ws_conn",
             "ws_handshake",
-            "upgrade_conn"
+            "upgrade_conn",
+            #[cfg(feature = "tls")]
+            "tls_transport",
         ]
     );
 }
@@ -71,4 +73,10 @@ fn replay_ws_handshake() {
 #[test]
 fn replay_upgrade_conn() {
     replay("upgrade_conn");
+}
+
+#[cfg(feature = "tls")]
+#[test]
+fn replay_tls_transport() {
+    replay("tls_transport");
 }

@@ -32,6 +32,10 @@ try {
     args: [
       '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      // https: trust the demo's self-signed certificate by its key, and nothing else.
+      ...(process.env.BROWSER_SPKI
+        ? [`--ignore-certificate-errors-spki-list=${process.env.BROWSER_SPKI}`]
+        : []),
     ],
   });
   const consoleErrors = [];

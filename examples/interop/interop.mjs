@@ -7,7 +7,8 @@
 import WebSocket from 'ws';
 
 const addr = process.argv[2] || '127.0.0.1:60000';
-const base = `ws://${addr}`;
+// INTEROP_CA set: the demo speaks TLS (the CA file reaches Node via NODE_EXTRA_CA_CERTS).
+const base = `${process.env.INTEROP_CA ? 'wss' : 'ws'}://${addr}`;
 const TIMEOUT = 5000;
 
 const ok = (msg) => console.log(`[node ws] ok: ${msg}`);

@@ -13,11 +13,23 @@ import json
 import sys
 import time
 
-from websockets.asyncio.client import connect
+import os
+import ssl
+
+from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 ADDR = sys.argv[1] if len(sys.argv) > 1 else "127.0.0.1:60000"
-BASE = f"ws://{ADDR}"
+# INTEROP_CA=FILE: the demo speaks TLS with a certificate signed by (or being) FILE.
+SSL = ssl.create_default_context(cafile=os.environ["INTEROP_CA"]) if os.environ.get("INTEROP_CA") else None
+BASE = f"{'wss' if SSL else 'ws'}://{ADDR}"
+
+
+def connect(uri, **kwargs):
+    """websockets' connect, over TLS when the demo speaks it."""
+    if SSL:
+        kwargs["ssl"] = SSL
+    return ws_connect(uri, **kwargs)
 TIMEOUT = 5
 
 
@@ -170,7 +182,7 @@ async def check_room():
 
 async def check_events():
     host, port = ADDR.rsplit(":", 1)
-    reader, writer = await asyncio.open_connection(host, int(port))
+    reader, writer = await asyncio.open_connection(host, int(port), ssl=SSL)
     writer.write(f"GET /events HTTP/1.1\r\nHost: {ADDR}\r\nAccept: text/event-stream\r\n\r\n".encode())
     head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT)
     expect(b" 200 " in head.split(b"\r\n")[0], f"status line {head[:40]!r}")

@@ -32,6 +32,8 @@ pub const TARGETS: &[&str] = &[
     "ws_conn",
     "ws_handshake",
     "upgrade_conn",
+    #[cfg(feature = "tls")]
+    "tls_transport",
 ];
 
 /// Runs the target called `name` on `data` (panics on an unknown name).
@@ -42,6 +44,8 @@ pub fn run(name: &str, data: &[u8]) {
         "ws_conn" => ws_conn(data),
         "ws_handshake" => ws_handshake(data),
         "upgrade_conn" => upgrade_conn(data),
+        #[cfg(feature = "tls")]
+        "tls_transport" => tls_target::tls_transport(data),
         other => panic!("unknown fuzz target {other:?}"),
     }
 }
@@ -564,4 +568,282 @@ pub fn upgrade_conn(data: &[u8]) {
         "every byte after the head went to the WebSocket"
     );
     finish_ws(c, now, closed_seen, after, &mut ws_out);
+}
+
+#[cfg(feature = "tls")]
+pub use tls_target::tls_transport;
+
+/// The TLS plumbing of our own (`app::tls`): records in → plaintext out, plaintext in →
+/// records out, over an in-memory transport that reads and writes in random chunks and
+/// sometimes answers `Pending`.
+#[cfg(feature = "tls")]
+mod tls_target {
+    use super::Rng;
+    use std::collections::VecDeque;
+    use std::io::{self, IoSlice, Read, Write};
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Waker};
+    use std::time::Duration;
+    use wirelane_core::app::tls::{fuzzing::TlsTransport, rustls, TlsConfig};
+    use wirelane_core::app::Transport;
+
+    const CERT: &[u8] = include_bytes!("../tls/cert.pem");
+    const KEY: &[u8] = include_bytes!("../tls/key.pem");
+
+    /// An in-memory socket: reads what was pushed, in random pieces; takes random amounts.
+    struct Mock {
+        inbound: VecDeque<u8>,
+        eof: bool,
+        written: Vec<u8>,
+        rng: Rng,
+    }
+
+    impl Transport for Mock {
+        fn poll_read(&mut self, _: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+            if self.inbound.is_empty() {
+                return if self.eof {
+                    Poll::Ready(Ok(0))
+                } else {
+                    Poll::Pending
+                };
+            }
+            let most = self.inbound.len().min(buf.len());
+            let n = 1 + (self.rng.next() as usize) % most;
+            for (b, x) in buf.iter_mut().zip(self.inbound.drain(..n)) {
+                *b = x;
+            }
+            Poll::Ready(Ok(n))
+        }
+
+        fn poll_write_vectored(
+            &mut self,
+            _: &mut Context<'_>,
+            bufs: &[IoSlice<'_>],
+        ) -> Poll<io::Result<usize>> {
+            if self.rng.next() % 4 == 0 {
+                return Poll::Pending;
+            }
+            let total: usize = bufs.iter().map(|b| b.len()).sum();
+            if total == 0 {
+                return Poll::Ready(Ok(0));
+            }
+            let mut n = 1 + (self.rng.next() as usize) % total;
+            let taken = n;
+            for b in bufs {
+                let k = b.len().min(n);
+                self.written.extend_from_slice(&b[..k]);
+                n -= k;
+            }
+            Poll::Ready(Ok(taken))
+        }
+
+        fn poll_shutdown(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn set_nodelay(&self, _: bool) -> io::Result<()> {
+            Ok(())
+        }
+
+        fn set_linger(&self, _: Option<Duration>) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn client_config() -> Arc<rustls::ClientConfig> {
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls::pki_types::CertificateDer::pem_slice_iter(CERT) {
+            roots
+                .add(cert.expect("fuzz certificate"))
+                .expect("trust it");
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Arc::new(config)
+    }
+
+    use rustls::pki_types::pem::PemObject;
+
+    /// Reads everything the server yields now; `None` once it ended (EOF or error).
+    fn server_read(
+        server: &mut TlsTransport<Mock>,
+        rng: &mut Rng,
+        into: &mut Vec<u8>,
+    ) -> Option<()> {
+        let mut cx = Context::from_waker(Waker::noop());
+        loop {
+            let mut buf = vec![0u8; 1 + (rng.next() as usize) % 40_000];
+            match server.poll_read(&mut cx, &mut buf) {
+                Poll::Pending => return Some(()),
+                Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return None,
+                Poll::Ready(Ok(n)) => into.extend_from_slice(&buf[..n]),
+            }
+        }
+    }
+
+    /// Garbage (mode 0), a real client (mode 1), a real client whose records get one
+    /// byte flipped (mode 2).
+    pub fn tls_transport(data: &[u8]) {
+        if data.len() < 9 {
+            return;
+        }
+        let mode = data[0] % 3;
+        let mut rng = Rng(u64::from_le_bytes(data[1..9].try_into().unwrap()) | 1);
+        let body = &data[9..];
+        let config = TlsConfig::from_pem(CERT, KEY).expect("fuzz TLS config");
+        let mock = Mock {
+            inbound: VecDeque::new(),
+            eof: false,
+            written: Vec::new(),
+            rng: Rng(rng.next() | 1),
+        };
+        let mut server = TlsTransport::for_fuzzing(mock, &config).expect("session");
+        let mut cx = Context::from_waker(Waker::noop());
+
+        if mode == 0 {
+            // Nothing but the input: no plaintext may come out, nothing may be written
+            // as plaintext, and it ends (no loop without progress).
+            let mut got = Vec::new();
+            let mut rest = body;
+            while !rest.is_empty() {
+                let k = (1 + (rng.next() as usize) % 3000).min(rest.len());
+                let (piece, tail) = rest.split_at(k);
+                rest = tail;
+                // Through the transport's own reader: reach into the mock.
+                push(&mut server, piece, false);
+                if server_read(&mut server, &mut rng, &mut got).is_none() {
+                    break;
+                }
+            }
+            push(&mut server, &[], true);
+            let _ = server_read(&mut server, &mut rng, &mut got);
+            assert!(got.is_empty(), "plaintext out of garbage: {got:?}");
+            assert!(matches!(
+                server.poll_write_vectored(&mut cx, &[IoSlice::new(b"x")]),
+                Poll::Ready(Err(_))
+            ));
+            return;
+        }
+
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let mut client = rustls::ClientConnection::new(client_config(), name).expect("client");
+        let flip_at = if mode == 2 {
+            Some(rng.next() as usize % 4000)
+        } else {
+            None
+        };
+        let mut flipped = false;
+        let mut wire_pos = 0usize;
+        let (mut client_sent, mut server_got) = (Vec::new(), Vec::new());
+        let (mut server_sent, mut client_got) = (Vec::new(), Vec::new());
+        let mut queue: Vec<u8> = Vec::new();
+        let mut pieces = body.chunks(97).collect::<VecDeque<_>>();
+        let mut server_alive = true;
+        let mut client_alive = true;
+        for round in 0..400 {
+            if pieces.is_empty() && queue.is_empty() && round > 20 {
+                break;
+            }
+            // Client → server.
+            if !client.is_handshaking() && client_alive {
+                if let Some(p) = pieces.front() {
+                    if rng.next() % 2 == 0 {
+                        client.writer().write_all(p).unwrap();
+                        client_sent.extend_from_slice(p);
+                        pieces.pop_front();
+                    }
+                }
+            }
+            let mut wire = Vec::new();
+            while client.wants_write() {
+                client.write_tls(&mut wire).unwrap();
+            }
+            if let Some(at) = flip_at {
+                if !flipped && at >= wire_pos && at < wire_pos + wire.len() {
+                    wire[at - wire_pos] ^= 0x5a;
+                    flipped = true;
+                }
+            }
+            wire_pos += wire.len();
+            push(&mut server, &wire, false);
+            if server_alive && server_read(&mut server, &mut rng, &mut server_got).is_none() {
+                server_alive = false;
+            }
+            // Server → client: the driver's contract, unwritten bytes stay at the head.
+            if server_alive && server.deadline().is_none() {
+                if let Some(p) = pieces.front() {
+                    if rng.next() % 2 == 0 {
+                        queue.extend_from_slice(p);
+                        pieces.pop_front();
+                    }
+                }
+                while !queue.is_empty() {
+                    let cut = (rng.next() as usize) % queue.len();
+                    let slices = [IoSlice::new(&queue[..cut]), IoSlice::new(&queue[cut..])];
+                    match server.poll_write_vectored(&mut cx, &slices) {
+                        Poll::Ready(Ok(n)) => {
+                            assert!(n > 0 && n <= queue.len());
+                            server_sent.extend(queue.drain(..n));
+                        }
+                        Poll::Ready(Err(_)) => {
+                            server_alive = false;
+                            break;
+                        }
+                        Poll::Pending => break,
+                    }
+                }
+            }
+            let out = std::mem::take(&mut server_mock(&mut server).written);
+            let mut slice = &out[..];
+            while client_alive && !slice.is_empty() {
+                if client.read_tls(&mut slice).is_err() {
+                    client_alive = false;
+                }
+                if client.process_new_packets().is_err() {
+                    client_alive = false;
+                }
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = client.reader().read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    client_got.extend_from_slice(&buf[..n]);
+                }
+            }
+            if !server_alive && !client_alive {
+                break;
+            }
+        }
+        // Whatever the server read is what the client sent, or the start of it (a
+        // flipped byte must never turn into different plaintext).
+        assert!(
+            client_sent.starts_with(&server_got),
+            "server read other bytes than sent"
+        );
+        // (Bytes still queued may have gone out: acknowledged once all their records are.)
+        server_sent.extend_from_slice(&queue);
+        assert!(
+            server_sent.starts_with(&client_got),
+            "client read other bytes than sent"
+        );
+        if mode == 1 {
+            assert!(server_alive && client_alive, "a clean exchange failed");
+            assert!(!client.is_handshaking(), "the handshake did not complete");
+            assert_eq!(server_got, client_sent, "server missed plaintext");
+        }
+    }
+
+    fn server_mock(server: &mut TlsTransport<Mock>) -> &mut Mock {
+        server.inner_mut()
+    }
+
+    fn push(server: &mut TlsTransport<Mock>, bytes: &[u8], eof: bool) {
+        let m = server_mock(server);
+        m.inbound.extend(bytes.iter().copied());
+        m.eof |= eof;
+    }
 }

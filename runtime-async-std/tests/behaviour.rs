@@ -19,3 +19,4 @@ impl wirelane_testkit::Harness for AsyncStd {
 }
 
 wirelane_testkit::behaviour_suite!(AsyncStd);
+wirelane_testkit::behaviour_suite!(tls AsyncStd);

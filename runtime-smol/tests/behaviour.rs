@@ -40,3 +40,4 @@ impl wirelane_testkit::Harness for Smol {
 }
 
 wirelane_testkit::behaviour_suite!(Smol);
+wirelane_testkit::behaviour_suite!(tls Smol);

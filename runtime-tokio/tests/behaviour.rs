@@ -23,3 +23,4 @@ impl wirelane_testkit::Harness for Tokio {
 }
 
 wirelane_testkit::behaviour_suite!(Tokio);
+wirelane_testkit::behaviour_suite!(tls Tokio);

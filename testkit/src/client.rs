@@ -3,6 +3,7 @@
 //! independent implementation). Every read is bounded by [`STEP_TIMEOUT`] unless a
 //! function takes its own limit.
 
+use crate::tls::{self, ClientStream};
 use crate::STEP_TIMEOUT;
 use futures_util::{SinkExt, StreamExt};
 use std::io;
@@ -96,11 +97,11 @@ impl End {
     }
 }
 
-/// A raw TCP connection with a read buffer.
+/// A raw TCP connection (TLS over it when the server speaks TLS) with a read buffer.
 #[derive(Debug)]
 pub struct Conn {
     /// The socket.
-    pub stream: TcpStream,
+    pub stream: ClientStream,
     buf: Vec<u8>,
 }
 
@@ -121,19 +122,25 @@ impl Conn {
         Conn::from_stream(stream)
     }
 
-    /// Wraps a connected stream.
+    /// Wraps a connected stream (in TLS when its peer is a TLS test server).
     pub fn from_stream(stream: TcpStream) -> Conn {
         Conn {
-            stream,
+            stream: ClientStream::new(stream),
             buf: Vec::new(),
         }
     }
 
     /// Writes all of `bytes`.
     pub async fn send(&mut self, bytes: impl AsRef<[u8]>) {
-        within(STEP_TIMEOUT, "write", self.stream.write_all(bytes.as_ref()))
-            .await
-            .expect("write");
+        // TLS: the handshake first, unless the server does not answer (not accepting).
+        self.stream.settle(Duration::from_millis(500)).await;
+        within(STEP_TIMEOUT, "write", async {
+            self.stream.write_all(bytes.as_ref()).await?;
+            // TLS: out of the client's buffer and onto the wire.
+            self.stream.flush().await
+        })
+        .await
+        .expect("write");
     }
 
     /// Reads more bytes into the buffer; `Ok(0)` at end of stream.
@@ -390,17 +397,21 @@ impl Conn {
 // tokio-tungstenite
 // ---------------------------------------------------------------------------------------
 
-/// Opens a WebSocket with tungstenite (message and frame limits raised to 64 MiB).
+/// Opens a WebSocket with tungstenite (message and frame limits raised to 64 MiB); a
+/// `wss://` URL trusts the suite's test certificate.
 pub async fn ws_connect(url: &str) -> Ws {
     let config = WebSocketConfig {
         max_message_size: Some(64 << 20),
         max_frame_size: Some(64 << 20),
         ..WebSocketConfig::default()
     };
+    let connector = url
+        .starts_with("wss:")
+        .then(|| tokio_tungstenite::Connector::Rustls(tls::client_config()));
     let (ws, resp) = within(
         STEP_TIMEOUT,
         "the WebSocket handshake",
-        tokio_tungstenite::connect_async_with_config(url, Some(config), true),
+        tokio_tungstenite::connect_async_tls_with_config(url, Some(config), true, connector),
     )
     .await
     .unwrap_or_else(|e| panic!("WebSocket connect to {url}: {e}"));

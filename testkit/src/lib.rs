@@ -42,6 +42,7 @@
 
 pub mod cases;
 pub mod client;
+pub mod tls;
 pub mod util;
 
 use std::future::Future;
@@ -70,6 +71,8 @@ pub trait Harness: 'static {
     type Runtime: Runtime;
     /// The runtime's name, for messages.
     const NAME: &'static str;
+    /// Whether the server speaks TLS (see [`tls::OverTls`]).
+    const TLS: bool = false;
     /// A runtime instance that servers spawn their tasks on.
     fn runtime() -> Self::Runtime;
     /// Runs `fut` to completion on this runtime, blocking the current thread (a fresh
@@ -123,6 +126,9 @@ impl TestServer {
                     server.host("127.0.0.1").await;
                     server.port(0).await;
                     server.shutdown_timeout(TEST_SHUTDOWN_TIMEOUT).await;
+                    if H::TLS {
+                        server.tls(tls::server_config()).await;
+                    }
                     configure(server.clone()).await;
                     match server.start().await {
                         Ok(handle) => {
@@ -142,6 +148,9 @@ impl TestServer {
             Ok(Err(e)) => panic!("[{}] server failed to start: {e}", H::NAME),
             Err(e) => panic!("[{}] server did not start: {e}", H::NAME),
         };
+        if H::TLS {
+            tls::register(handle.local_addr());
+        }
         TestServer {
             addr: handle.local_addr(),
             handle,
@@ -155,9 +164,10 @@ impl TestServer {
         self.addr
     }
 
-    /// `ws://ADDR{path}`.
+    /// `ws://ADDR{path}`, or `wss://` when the server speaks TLS.
     pub fn ws_url(&self, path: &str) -> String {
-        format!("ws://{}{}", self.addr, path)
+        let scheme = if tls::is_tls(self.addr) { "wss" } else { "ws" };
+        format!("{scheme}://{}{}", self.addr, path)
     }
 
     /// The server's handle (shutdown, connection count).
@@ -169,6 +179,7 @@ impl TestServer {
     /// server thread has returned; panics if that takes longer than `limit`.
     pub async fn shutdown_and_join(&mut self, limit: Duration) {
         let t0 = Instant::now();
+        tls::unregister(self.addr);
         self.handle.shutdown();
         tokio::time::timeout(limit, self.handle.wait())
             .await
@@ -188,6 +199,8 @@ impl TestServer {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
+        // Before the listener closes: its port may be reused by a plaintext server.
+        tls::unregister(self.addr);
         self.handle.shutdown();
         if let Some(done) = self.done.take() {
             // Bounded: the shutdown timeout plus slack. A server that hangs longer is
@@ -230,9 +243,24 @@ where
 }
 
 /// Expands to one `#[test]` per behaviour case, run against the runtime of the given
-/// [`Harness`] type. See the crate docs for an example.
+/// [`Harness`] type. See the crate docs for an example. `behaviour_suite!(tls H)` runs the
+/// same cases over TLS, in a module `tls`.
 #[macro_export]
 macro_rules! behaviour_suite {
+    (tls $harness:ident) => {
+        mod tls {
+            $crate::behaviour_suite!($crate::tls::OverTls<super::$harness>);
+            $crate::behaviour_suite!(@cases super::$harness;
+                tls_sni_and_is_tls,
+                tls_plain_and_tls_ports,
+                tls_plaintext_http_gets_400,
+                tls_hostile_handshakes,
+                tls_handshake_timeout,
+                tls_close_notify_and_alpn,
+                tls_truncation_and_reset,
+            );
+        }
+    };
     ($harness:ty) => {
         $crate::behaviour_suite!(@cases $harness;
             ws_echo_text,

@@ -138,6 +138,16 @@ pub(crate) struct ConnState {
     /// polls the handler) was running, so no wake-up was sent: the driver polls the
     /// handler again in the same turn.
     pub nudged: bool,
+    /// What the TLS handshake settled (set once it completes; `None` on plaintext).
+    #[cfg(feature = "tls")]
+    pub tls: Option<Box<TlsInfo>>,
+}
+
+/// What a completed TLS handshake tells the handler.
+#[cfg(feature = "tls")]
+pub(crate) struct TlsInfo {
+    /// The server name the client asked for (SNI).
+    pub server_name: Option<Box<str>>,
 }
 
 /// Shared, immutable-after-accept facts about a connection plus its mutable state.
@@ -172,6 +182,8 @@ impl ConnShared {
                 recv_waker: None,
                 send_wakers: Vec::new(),
                 nudged: false,
+                #[cfg(feature = "tls")]
+                tls: None,
             }),
             peer,
             config,

@@ -192,6 +192,29 @@ impl Context {
         matches!(self.inner.mode, Mode::Ws { .. })
     }
 
+    /// Whether the connection is encrypted (https, wss): it came in on a TLS listener.
+    pub fn is_tls(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.inner.conn.lock().tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        false
+    }
+
+    /// The server name the client asked for in its TLS handshake (SNI), if it was a TLS
+    /// connection and the client sent one (clients send none for an IP address).
+    pub fn tls_server_name(&self) -> Option<String> {
+        #[cfg(feature = "tls")]
+        return self
+            .inner
+            .conn
+            .lock()
+            .tls
+            .as_ref()
+            .and_then(|t| t.server_name.as_deref().map(str::to_string));
+        #[cfg(not(feature = "tls"))]
+        None
+    }
+
     /// The first value of request header `name` (case-insensitive), if present and UTF-8.
     pub async fn get_request_header(&self, name: &str) -> Option<String> {
         self.inner.head.headers().get_str(name).map(str::to_string)

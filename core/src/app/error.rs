@@ -58,6 +58,9 @@ pub enum ServerError {
     Bind(std::net::SocketAddr, io::Error),
     /// A route pattern is malformed.
     Route(super::router::RouteError),
+    /// A TLS port was asked for ([`Server::tls_port`](super::Server::tls_port)) but no
+    /// TLS configuration was given ([`Server::tls`](super::Server::tls)).
+    TlsNotConfigured,
 }
 
 impl fmt::Display for ServerError {
@@ -66,6 +69,9 @@ impl fmt::Display for ServerError {
             ServerError::Resolve(h, e) => write!(f, "cannot resolve {h}: {e}"),
             ServerError::Bind(a, e) => write!(f, "cannot listen on {a}: {e}"),
             ServerError::Route(e) => write!(f, "{e}"),
+            ServerError::TlsNotConfigured => {
+                f.write_str("a TLS port was set but no TLS configuration (Server::tls)")
+            }
         }
     }
 }
@@ -75,6 +81,69 @@ impl std::error::Error for ServerError {
         match self {
             ServerError::Resolve(_, e) | ServerError::Bind(_, e) => Some(e),
             ServerError::Route(e) => Some(e),
+            ServerError::TlsNotConfigured => None,
+        }
+    }
+}
+
+/// Why a TLS configuration could not be made from certificate and key files (or PEM
+/// text): each variant names the file (`"<memory>"` for PEM given as bytes) and what is
+/// wrong with it.
+#[cfg(feature = "tls")]
+#[derive(Debug)]
+pub enum TlsError {
+    /// The file could not be read.
+    Read(std::path::PathBuf, io::Error),
+    /// The file is not valid PEM (a section is cut short or malformed).
+    Pem(std::path::PathBuf, String),
+    /// The certificate file holds no `CERTIFICATE` section.
+    NoCertificate(std::path::PathBuf),
+    /// The key file holds no private key (`PRIVATE KEY`, `RSA PRIVATE KEY` or
+    /// `EC PRIVATE KEY` section).
+    NoPrivateKey(std::path::PathBuf),
+    /// rustls refused the certificate chain and key (for example, a key type it cannot
+    /// sign with, or a key that does not match the certificate).
+    Rejected {
+        /// The certificate file.
+        cert: std::path::PathBuf,
+        /// The key file.
+        key: std::path::PathBuf,
+        /// rustls's reason.
+        reason: rustls::Error,
+    },
+}
+
+#[cfg(feature = "tls")]
+impl fmt::Display for TlsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TlsError::Read(p, e) => write!(f, "cannot read {}: {e}", p.display()),
+            TlsError::Pem(p, e) => write!(f, "{} is not valid PEM: {e}", p.display()),
+            TlsError::NoCertificate(p) => {
+                write!(f, "{} holds no certificate (no CERTIFICATE section)", p.display())
+            }
+            TlsError::NoPrivateKey(p) => write!(
+                f,
+                "{} holds no private key (no PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY section)",
+                p.display()
+            ),
+            TlsError::Rejected { cert, key, reason } => write!(
+                f,
+                "certificate {} with key {} rejected: {reason}",
+                cert.display(),
+                key.display()
+            ),
+        }
+    }
+}
+
+#[cfg(feature = "tls")]
+impl std::error::Error for TlsError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            TlsError::Read(_, e) => Some(e),
+            TlsError::Rejected { reason, .. } => Some(reason),
+            _ => None,
         }
     }
 }

@@ -24,18 +24,24 @@ mod router;
 mod runtime;
 mod sender;
 mod server;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 pub use backplane::{Backplane, BackplaneStats, Inbox};
 pub use body::{Body, IntoBody};
 pub use broadcast::{Hub, HubStats, Membership, SlowClientPolicy};
 pub use config::ServerConfig;
 pub use context::Context;
+#[cfg(feature = "tls")]
+pub use error::TlsError;
 pub use error::{SendError, ServerError, TrySendError};
 pub use handler::{BoxFuture, Handler};
 pub use router::RouteError;
 pub use runtime::{Listener, Runtime, Timer, Transport};
 pub use sender::Sender;
 pub use server::{Server, ServerHandle};
+#[cfg(feature = "tls")]
+pub use tls::TlsConfig;
 
 /// Everything a handler author needs, re-exported by every adapter crate (`use
 /// wirelane_tokio::*;`), so the three adapters offer the same names by construction.
@@ -47,6 +53,8 @@ pub mod prelude {
         Listener, Membership, RouteError, Runtime, SendError, Sender, ServerConfig, ServerError,
         ServerHandle, SlowClientPolicy, Timer, Transport, TrySendError,
     };
+    #[cfg(feature = "tls")]
+    pub use super::{TlsConfig, TlsError};
     pub use crate::proto::http::Method;
     pub use crate::proto::ws::{CloseCode, DataKind, Message};
     pub use crate::proto::{HttpLimits, WsLimits};

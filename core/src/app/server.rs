@@ -9,6 +9,8 @@ use super::error::ServerError;
 use super::handler::{Handler, SharedHandler};
 use super::router::Router;
 use super::runtime::{Listener, Runtime, Timer};
+#[cfg(feature = "tls")]
+use super::tls::{transport::TlsTransport, TlsConfig};
 use crate::proto::http::{Method, ServerConnection};
 use crate::proto::ws::WsConfig;
 use crate::proto::{HttpLimits, WsLimits};
@@ -35,9 +37,11 @@ pub(crate) struct ServerShared {
     pub shutting_down: AtomicBool,
     active: AtomicUsize,
     next_id: AtomicU64,
-    accepting: AtomicBool,
+    /// Accept loops still running (one per listener: plaintext, TLS).
+    accepting: AtomicUsize,
     conns: Mutex<HashMap<u64, Arc<ConnShared>>>,
-    accept_waker: Mutex<Option<Waker>>,
+    /// One waker per accept loop, by its `slot`.
+    accept_wakers: Mutex<[Option<Waker>; 2]>,
     drain_wakers: Mutex<Vec<Waker>>,
     /// Every connection's timers, served by one background task.
     pub deadlines: Arc<Deadlines>,
@@ -61,9 +65,9 @@ impl ServerShared {
             shutting_down: AtomicBool::new(false),
             active: AtomicUsize::new(0),
             next_id: AtomicU64::new(0),
-            accepting: AtomicBool::new(false),
+            accepting: AtomicUsize::new(0),
             conns: Mutex::new(HashMap::new()),
-            accept_waker: Mutex::new(None),
+            accept_wakers: Mutex::new([None, None]),
             drain_wakers: Mutex::new(Vec::new()),
             deadlines: Arc::new(Deadlines::new()),
             app,
@@ -83,10 +87,14 @@ impl ServerShared {
         {
             self.deadlines.finish();
         }
-        if let Some(w) = lock(&self.accept_waker).as_ref() {
+        self.wake_accept_loops();
+        self.wake_drain();
+    }
+
+    fn wake_accept_loops(&self) {
+        for w in lock(&self.accept_wakers).iter().flatten() {
             w.wake_by_ref();
         }
-        self.wake_drain();
     }
 
     fn wake_drain(&self) {
@@ -105,9 +113,7 @@ impl ServerShared {
         if self.active.load(Ordering::SeqCst) == 0 {
             self.deadlines.finish();
         }
-        if let Some(w) = lock(&self.accept_waker).as_ref() {
-            w.wake_by_ref();
-        }
+        self.wake_accept_loops();
         let conns: Vec<Arc<ConnShared>> = lock(&self.conns).values().cloned().collect();
         for c in conns {
             if let Some(w) = c.lock().driver_waker.as_ref() {
@@ -125,6 +131,12 @@ struct Setup {
     request_middleware: Vec<SharedHandler>,
     response_middleware: Vec<SharedHandler>,
     route_error: Option<super::router::RouteError>,
+    /// How TLS listeners speak TLS.
+    #[cfg(feature = "tls")]
+    tls: Option<TlsConfig>,
+    /// A second, TLS, listener next to the plaintext one.
+    #[cfg(feature = "tls")]
+    tls_port: Option<u16>,
 }
 
 /// An HTTP/1.1 + WebSocket server on runtime `R`.
@@ -177,6 +189,10 @@ impl<R: Runtime> Server<R> {
                 request_middleware: Vec::new(),
                 response_middleware: Vec::new(),
                 route_error: None,
+                #[cfg(feature = "tls")]
+                tls: None,
+                #[cfg(feature = "tls")]
+                tls_port: None,
             })),
         }
     }
@@ -273,6 +289,27 @@ impl<R: Runtime> Server<R> {
         self.edit(|s| s.config.max_connections = n.max(1))
     }
 
+    /// Speaks TLS (https, wss) with `config`. Without [`Server::tls_port`], the server's
+    /// one port ([`Server::port`]) speaks TLS only; with it, `port` stays plaintext and
+    /// `tls_port` speaks TLS, both serving the same routes.
+    ///
+    /// ```ignore
+    /// server.port(8080).await;
+    /// server.tls_port(8443).await;
+    /// server.tls(TlsConfig::from_pem_files("cert.pem", "key.pem")?).await;
+    /// ```
+    #[cfg(feature = "tls")]
+    pub async fn tls(&self, config: TlsConfig) -> &Self {
+        self.edit(|s| s.tls = Some(config))
+    }
+
+    /// A TLS port next to the plaintext [`Server::port`] (0 for any free port, see
+    /// [`ServerHandle::tls_local_addr`]). Needs [`Server::tls`].
+    #[cfg(feature = "tls")]
+    pub async fn tls_port(&self, port: u16) -> &Self {
+        self.edit(|s| s.tls_port = Some(port))
+    }
+
     /// Time graceful shutdown waits before dropping connections.
     pub async fn shutdown_timeout(&self, t: Duration) -> &Self {
         self.edit(|s| s.config.shutdown_timeout = t)
@@ -335,7 +372,7 @@ impl<R: Runtime> Server<R> {
     /// Binds, starts accepting in the background, and returns a handle to the running
     /// server. Routes added afterwards do not apply to it.
     pub async fn start(&self) -> Result<ServerHandle, ServerError> {
-        let (config, app) = {
+        let (config, app, listeners) = {
             let mut s = lock(&self.setup);
             if let Some(e) = s.route_error.clone() {
                 return Err(ServerError::Route(e));
@@ -350,36 +387,55 @@ impl<R: Runtime> Server<R> {
                 request_middleware: s.request_middleware.clone(),
                 response_middleware: s.response_middleware.clone(),
             };
-            (s.config.clone(), app)
+            (s.config.clone(), app, ListenerPlan::of(&s)?)
         };
-        let addr = resolve(&config.host, config.port)?;
-        let listener = self
-            .rt
-            .listen(addr)
-            .map_err(|e| ServerError::Bind(addr, e))?;
-        let local_addr = listener
-            .local_addr()
-            .map_err(|e| ServerError::Bind(addr, e))?;
+        // Bind every listener before starting anything, so a failure leaves nothing behind.
+        let mut bound = Vec::new();
+        for (port, tls) in listeners {
+            let addr = resolve(&config.host, port)?;
+            let listener = self
+                .rt
+                .listen(addr)
+                .map_err(|e| ServerError::Bind(addr, e))?;
+            let local = listener
+                .local_addr()
+                .map_err(|e| ServerError::Bind(addr, e))?;
+            bound.push((listener, local, tls));
+        }
+        let local_addr = bound[0].1;
+        let tls_local_addr = bound.iter().find(|b| b.2.is_some()).map(|b| b.1);
         let shared = Arc::new(ServerShared::new(
             Arc::new(app),
             config.shutdown_timeout,
             R::now,
         ));
-        shared.accepting.store(true, Ordering::Release);
-        let accept = AcceptLoop {
-            rt: self.rt.clone(),
-            listener: Some(listener),
-            config: Arc::new(config),
-            shared: shared.clone(),
-            backoff: None,
-            delay: MIN_BACKOFF,
-        };
+        shared.accepting.store(bound.len(), Ordering::Release);
+        let config = Arc::new(config);
         self.rt.spawn(deadlines::run(
             Arc::downgrade(&shared.deadlines),
             self.rt.clone(),
         ));
-        self.rt.spawn(accept.run());
-        Ok(ServerHandle { local_addr, shared })
+        for (slot, (listener, _, tls)) in bound.into_iter().enumerate() {
+            let accept = AcceptLoop {
+                rt: self.rt.clone(),
+                listener: Some(listener),
+                config: config.clone(),
+                shared: shared.clone(),
+                backoff: None,
+                delay: MIN_BACKOFF,
+                slot,
+                #[cfg(feature = "tls")]
+                tls,
+            };
+            #[cfg(not(feature = "tls"))]
+            let _: Option<()> = tls;
+            self.rt.spawn(accept.run());
+        }
+        Ok(ServerHandle {
+            local_addr,
+            tls_local_addr,
+            shared,
+        })
     }
 
     /// Binds and serves until [`ServerHandle::shutdown`] is called on a handle obtained
@@ -404,6 +460,31 @@ fn resolve(host: &str, port: u16) -> Result<SocketAddr, ServerError> {
         })
 }
 
+/// What a listener speaks: TLS with this configuration, or plaintext (`None`).
+#[cfg(feature = "tls")]
+type ListenerTls = Option<Arc<TlsConfig>>;
+#[cfg(not(feature = "tls"))]
+type ListenerTls = Option<()>;
+
+/// The listeners a server binds: the main port first, then a TLS port if asked for.
+struct ListenerPlan;
+
+impl ListenerPlan {
+    fn of(s: &Setup) -> Result<Vec<(u16, ListenerTls)>, ServerError> {
+        #[cfg(feature = "tls")]
+        {
+            let tls = s.tls.clone().map(Arc::new);
+            match (s.tls_port, tls) {
+                (None, tls) => Ok(vec![(s.config.port, tls)]),
+                (Some(p), Some(tls)) => Ok(vec![(s.config.port, None), (p, Some(tls))]),
+                (Some(_), None) => Err(ServerError::TlsNotConfigured),
+            }
+        }
+        #[cfg(not(feature = "tls"))]
+        Ok(vec![(s.config.port, None)])
+    }
+}
+
 const MIN_BACKOFF: Duration = Duration::from_millis(5);
 const MAX_BACKOFF: Duration = Duration::from_millis(500);
 
@@ -414,6 +495,10 @@ struct AcceptLoop<R: Runtime> {
     shared: Arc<ServerShared>,
     backoff: Option<R::Timer>,
     delay: Duration,
+    /// Which of the server's accept wakers is ours.
+    slot: usize,
+    #[cfg(feature = "tls")]
+    tls: ListenerTls,
 }
 
 impl<R: Runtime> AcceptLoop<R> {
@@ -421,13 +506,14 @@ impl<R: Runtime> AcceptLoop<R> {
         poll_fn(|cx| self.poll(cx)).await;
         // Stop listening before waiting for connections to drain.
         self.listener = None;
-        self.shared.accepting.store(false, Ordering::Release);
+        self.shared.accepting.fetch_sub(1, Ordering::AcqRel);
         self.shared.wake_drain();
     }
 
     fn poll(&mut self, cx: &mut std::task::Context<'_>) -> Poll<()> {
         {
-            let mut w = lock(&self.shared.accept_waker);
+            let mut wakers = lock(&self.shared.accept_wakers);
+            let w = &mut wakers[self.slot];
             if !w.as_ref().is_some_and(|old| old.will_wake(cx.waker())) {
                 *w = Some(cx.waker().clone());
             }
@@ -483,11 +569,31 @@ impl<R: Runtime> AcceptLoop<R> {
             self.config.clone(),
             R::now,
         ));
+        #[cfg(feature = "tls")]
+        if let Some(config) = &self.tls {
+            let deadline = now + config.handshake_timeout;
+            // rustls refuses a connection only for a configuration it cannot use at all.
+            let Ok(tls) = TlsTransport::new(stream, config, deadline, Some(conn.clone())) else {
+                return;
+            };
+            let id = self.register(&conn);
+            // A TLS connection is a driver type of its own, so the plaintext one stays small.
+            let driver =
+                Driver::<R, TlsTransport<R::Stream>>::new(tls, conn, self.shared.clone(), id);
+            self.rt.spawn(driver);
+            return;
+        }
+        let id = self.register(&conn);
+        let driver = Driver::<R>::new(stream, conn, self.shared.clone(), id);
+        self.rt.spawn(driver);
+    }
+
+    /// Counts a new connection in; returns its id.
+    fn register(&self, conn: &Arc<ConnShared>) -> u64 {
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
         lock(&self.shared.conns).insert(id, conn.clone());
         self.shared.active.fetch_add(1, Ordering::AcqRel);
-        let driver = Driver::<R>::new(stream, conn, self.shared.clone(), id);
-        self.rt.spawn(driver);
+        id
     }
 }
 
@@ -495,6 +601,7 @@ impl<R: Runtime> AcceptLoop<R> {
 #[derive(Clone)]
 pub struct ServerHandle {
     local_addr: SocketAddr,
+    tls_local_addr: Option<SocketAddr>,
     shared: Arc<ServerShared>,
 }
 
@@ -502,15 +609,23 @@ impl std::fmt::Debug for ServerHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServerHandle")
             .field("local_addr", &self.local_addr)
+            .field("tls_local_addr", &self.tls_local_addr)
             .field("connections", &self.connections())
             .finish()
     }
 }
 
 impl ServerHandle {
-    /// The address the server listens on (with the real port when 0 was asked for).
+    /// The address the server listens on (with the real port when 0 was asked for): its
+    /// main port, which speaks TLS when the server has TLS and no separate TLS port.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The address of the listener that speaks TLS, if any: [`ServerHandle::local_addr`]
+    /// for a TLS-only server, the TLS port's when there is one next to a plaintext port.
+    pub fn tls_local_addr(&self) -> Option<SocketAddr> {
+        self.tls_local_addr
     }
 
     /// Open connections right now.
@@ -537,7 +652,7 @@ impl ServerHandle {
         poll_fn(|cx| {
             lock(&self.shared.drain_wakers).push(cx.waker().clone());
             let stopped = self.shared.shutting_down.load(Ordering::Acquire)
-                && !self.shared.accepting.load(Ordering::Acquire)
+                && self.shared.accepting.load(Ordering::Acquire) == 0
                 && self.shared.active.load(Ordering::Acquire) == 0;
             if stopped {
                 Poll::Ready(())

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! demo [--addr 127.0.0.1:60000] [--runtime tokio|async-std|smol] [--redis URL] [--article-main]
+//!      [--tls-cert FILE --tls-key FILE | --tls-self-signed] [--tls-port PORT]
 //! ```
 //!
 //! Routes (every WebSocket route also answers plain HTTP through the same handler):
@@ -44,6 +45,8 @@
 
 #[path = "../article/mod.rs"]
 mod article;
+#[path = "../tls_args.rs"]
+mod tls_args;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -259,20 +262,21 @@ struct Args {
     runtime: String,
     redis: Option<String>,
     article_main: bool,
+    tls: tls_args::TlsArgs,
 }
 
 const USAGE: &str =
-    "usage: demo [--addr HOST:PORT] [--runtime tokio|async-std|smol] [--article-main]
+    "usage: demo [--addr HOST:PORT] [--runtime tokio|async-std|smol] [--article-main] [TLS options]
 
   --addr HOST:PORT   address to listen on (default 127.0.0.1:60000)
   --runtime NAME     async runtime: tokio (default), async-std or smol
   --redis URL        share /room with every demo on this Redis (redis://127.0.0.1:6379)
-  --article-main     run the article's own main() instead (0.0.0.0:60000, /ws /chat /data)
+  --article-main     run the article's own main() instead (0.0.0.0:60000, /ws /chat /data)";
 
-Open http://HOST:PORT/ in a browser.";
+const USAGE_END: &str = "Open http://HOST:PORT/ in a browser (https:// with TLS).";
 
 fn usage(code: i32) -> ! {
-    eprintln!("{USAGE}");
+    eprintln!("{USAGE}\n{}\n\n{USAGE_END}", tls_args::USAGE);
     std::process::exit(code)
 }
 
@@ -282,17 +286,26 @@ fn parse_args() -> Args {
         runtime: "tokio".into(),
         redis: None,
         article_main: false,
+        tls: Default::default(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().unwrap_or_else(|| usage(2));
+        match args.tls.take(&flag, &mut value) {
+            Ok(true) => continue,
+            Ok(false) => {}
+            Err(e) => {
+                eprintln!("demo: {e}");
+                usage(2)
+            }
+        }
         match flag.as_str() {
             "--addr" => args.addr = value().parse().unwrap_or_else(|_| usage(2)),
             "--runtime" => args.runtime = value(),
             "--redis" => args.redis = Some(value()),
             "--article-main" => args.article_main = true,
             "-h" | "--help" => {
-                println!("{USAGE}");
+                println!("{USAGE}\n{}\n\n{USAGE_END}", tls_args::USAGE);
                 std::process::exit(0)
             }
             _ => usage(2),
@@ -333,9 +346,18 @@ async fn add_routes<R, H>(
 
 /// Binds, prints the address, and serves until SIGINT/SIGTERM (then shuts down gracefully;
 /// a second signal exits at once). The same on every runtime.
-async fn serve<R: Runtime>(server: app::Server<R>, addr: SocketAddr, runtime: &str) {
+async fn serve<R: Runtime>(
+    server: app::Server<R>,
+    addr: SocketAddr,
+    runtime: &str,
+    tls: &tls_args::TlsArgs,
+) {
     server.host(addr.ip().to_string()).await;
     server.port(addr.port()).await;
+    let tls = tls.apply(&server).await.unwrap_or_else(|e| {
+        eprintln!("demo: {e}");
+        std::process::exit(1)
+    });
     // Signals are taken over before the server starts, so one sent right after the
     // `listening on` line still shuts down gracefully.
     let mut signals = signal_hook::iterator::Signals::new([
@@ -347,10 +369,20 @@ async fn serve<R: Runtime>(server: app::Server<R>, addr: SocketAddr, runtime: &s
         eprintln!("demo: {e}");
         std::process::exit(1)
     });
-    println!(
-        "listening on http://{}/ (runtime {runtime})",
-        handle.local_addr()
-    );
+    match handle.tls_local_addr() {
+        Some(a) if a == handle.local_addr() => {
+            println!("listening on https://{a}/ (runtime {runtime})")
+        }
+        Some(a) => println!(
+            "listening on http://{}/ and https://{a}/ (runtime {runtime})",
+            handle.local_addr()
+        ),
+        None => println!(
+            "listening on http://{}/ (runtime {runtime})",
+            handle.local_addr()
+        ),
+    }
+    debug_assert_eq!(tls, handle.tls_local_addr().is_some());
     let on_signal = handle.clone();
     std::thread::spawn(move || {
         let mut forever = signals.forever();
@@ -397,7 +429,7 @@ fn main() {
                         move |ctx| h.call(ctx)
                     })
                     .await;
-                    serve(server, args.addr, "tokio").await
+                    serve(server, args.addr, "tokio", &args.tls).await
                 });
         }
         "async-std" => {
@@ -413,7 +445,7 @@ fn main() {
                     article::with_tokio_timers,
                 )
                 .await;
-                serve(server, args.addr, "async-std").await
+                serve(server, args.addr, "async-std", &args.tls).await
             });
         }
         "smol" => {
@@ -437,7 +469,7 @@ fn main() {
                     article::with_tokio_timers,
                 )
                 .await;
-                serve(server, args.addr, "smol").await
+                serve(server, args.addr, "smol", &args.tls).await
             }));
         }
         other => {

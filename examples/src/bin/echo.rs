@@ -10,12 +10,18 @@
 //! ```text
 //! echo [--addr 127.0.0.1:9001] [--runtime tokio|async-std|smol] [--threads 1]
 //!      [--push-rate N]
+//!      [--tls-cert FILE --tls-key FILE | --tls-self-signed] [--tls-port PORT]
 //! ```
 //!
 //! `/push/ws`, `/push/sse` and `/push/poll` serve one server-pushed stream four ways (see
 //! `echo/push.rs`); `--push-rate N` publishes N messages a second to it (default 0: none).
+//!
+//! With TLS it serves https and wss (on `--addr`, or on `--tls-port` next to plaintext).
 
 #![forbid(unsafe_code)]
+
+#[path = "../tls_args.rs"]
+mod tls_args;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -49,12 +55,14 @@ struct Args {
     runtime: String,
     threads: usize,
     push_rate: f64,
+    tls: tls_args::TlsArgs,
 }
 
 fn usage() -> ! {
     eprintln!(
         "usage: echo [--addr HOST:PORT] [--runtime tokio|async-std|smol] [--threads N] \
-         [--push-rate N]"
+         [--push-rate N] [TLS options]\n{}",
+        tls_args::USAGE
     );
     std::process::exit(2)
 }
@@ -65,10 +73,19 @@ fn parse_args() -> Args {
         runtime: "tokio".into(),
         threads: 1,
         push_rate: 0.0,
+        tls: Default::default(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().unwrap_or_else(|| usage());
+        match args.tls.take(&flag, &mut value) {
+            Ok(true) => continue,
+            Ok(false) => {}
+            Err(e) => {
+                eprintln!("echo: {e}");
+                usage()
+            }
+        }
         match flag.as_str() {
             "--addr" => args.addr = value().parse().unwrap_or_else(|_| usage()),
             "--runtime" => args.runtime = value(),
@@ -84,7 +101,7 @@ fn parse_args() -> Args {
 
 /// Configures and starts the server on any runtime, then serves until SIGINT/SIGTERM
 /// and drains.
-async fn serve<R: Runtime>(server: Server<R>, addr: SocketAddr) {
+async fn serve<R: Runtime>(server: Server<R>, addr: SocketAddr, tls: &tls_args::TlsArgs) {
     server.host(addr.ip().to_string()).await;
     server.port(addr.port()).await;
     server.enable_nodelay().await;
@@ -98,6 +115,10 @@ async fn serve<R: Runtime>(server: Server<R>, addr: SocketAddr) {
     server.route("/", root).await;
     server.route("/ws", echo).await;
     push::routes(&server).await;
+    let tls = tls.apply(&server).await.unwrap_or_else(|e| {
+        eprintln!("echo: {e}");
+        std::process::exit(1)
+    });
     // Signals are taken over before the server starts, so one sent right after the
     // `listening on` line still shuts down gracefully.
     let signals = signal_hook::iterator::Signals::new([
@@ -110,6 +131,11 @@ async fn serve<R: Runtime>(server: Server<R>, addr: SocketAddr) {
         std::process::exit(1)
     });
     println!("listening on {}", handle.local_addr());
+    if tls {
+        if let Some(a) = handle.tls_local_addr() {
+            println!("tls on {a}");
+        }
+    }
     shutdown_on_signal(signals, handle.clone());
     handle.wait().await;
 }
@@ -144,14 +170,18 @@ fn main() {
                     .build()
             }
             .expect("tokio runtime");
-            rt.block_on(serve(wirelane_tokio::Server::new(), args.addr));
+            rt.block_on(serve(wirelane_tokio::Server::new(), args.addr, &args.tls));
         }
         "async-std" => {
             // async-std's global executor reads its size once, on first use.
             if std::env::var_os("ASYNC_STD_THREAD_COUNT").is_none() {
                 std::env::set_var("ASYNC_STD_THREAD_COUNT", args.threads.to_string());
             }
-            async_std::task::block_on(serve(wirelane_async_std::Server::new(), args.addr));
+            async_std::task::block_on(serve(
+                wirelane_async_std::Server::new(),
+                args.addr,
+                &args.tls,
+            ));
         }
         "smol" => {
             // Our own executor: run by this thread, plus `threads - 1` helpers.
@@ -161,7 +191,11 @@ fn main() {
                 std::thread::spawn(move || smol::block_on(ex.run(smol::future::pending::<()>())));
             }
             let rt = wirelane_smol::SmolRuntime::new(ex.clone());
-            smol::block_on(ex.run(serve(wirelane_smol::Server::with_runtime(rt), args.addr)));
+            smol::block_on(ex.run(serve(
+                wirelane_smol::Server::with_runtime(rt),
+                args.addr,
+                &args.tls,
+            )));
         }
         other => {
             eprintln!("echo: unknown runtime {other:?} (tokio, async-std or smol)");

@@ -2,11 +2,17 @@
 //!
 //! ```text
 //! loadgen [--addr 127.0.0.1:9001] [--path /ws] [--conns 64] [--window 16] [--size 32]
-//!         [--duration 5] [--threads 1] [--text] [--json]
-//! loadgen --idle N [--server-pid PID] [--hold 1] [--json]
+//!         [--duration 5] [--threads 1] [--text] [--json] [--tls --tls-ca FILE]
+//! loadgen --idle N [--server-pid PID] [--hold 1] [--json] [--tls --tls-ca FILE]
+//! loadgen --handshakes [--threads 1] [--duration 5] [--json] [--tls --tls-ca FILE]
 //! loadgen --rate R [--conns 64] [--active N] ...                     (see loadgen/paced.rs)
 //! loadgen --push ws|sse|long-poll|short-poll [--clients 1000] ...   (see loadgen/push.rs)
 //! ```
+//!
+//! `--tls`: every connection is TLS (rustls, ring, trusting only `--tls-ca`, server name
+//! `localhost`). Handshake mode: each thread repeats, for `--duration` seconds, a new
+//! connection (a full TLS 1.3 handshake with `--tls`), the upgrade, one 32 B echo, and the
+//! close; prints the count per second.
 //!
 //! Load mode: `--conns` WebSocket connections, each keeping `--window` messages of
 //! `--size` bytes in flight; every echoed payload is compared with what was sent, and the
@@ -23,9 +29,13 @@
 //! read, reads go into one large buffer per thread, and each thread runs one
 //! level-triggered epoll loop.
 
+#[path = "../loadgen_tls.rs"]
+mod loadgen_tls;
+
+use loadgen_tls::{Sock, TlsClient};
 use std::collections::VecDeque;
 use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 use wirelane_core::proto::ws::client::upgrade_request;
@@ -59,6 +69,8 @@ struct Args {
     idle: Option<usize>,
     server_pid: Option<u32>,
     hold: f64,
+    tls: Option<TlsClient>,
+    handshakes: bool,
 }
 
 fn usage(code: i32) -> ! {
@@ -66,8 +78,10 @@ fn usage(code: i32) -> ! {
         "usage: loadgen [--addr HOST:PORT] [--path /ws] [--conns C] [--window W] [--size S]\n\
          \x20              [--duration SECS] [--threads N] [--text] [--json]\n\
          \x20      loadgen --idle N [--server-pid PID] [--hold SECS] [--json]\n\
+         \x20      loadgen --handshakes [--threads N] [--duration SECS] [--json]\n\
          \x20      loadgen --rate R [--conns C] [--active N] ...   (latency at a fixed load)\n\
-         \x20      loadgen --push ws|sse|long-poll|short-poll [--clients N] ...   (pushed stream)"
+         \x20      loadgen --push ws|sse|long-poll|short-poll [--clients N] ...   (pushed stream)\n\
+         \x20      (load, idle and handshake modes) --tls --tls-ca FILE"
     );
     std::process::exit(code)
 }
@@ -86,7 +100,11 @@ fn parse_args() -> Args {
         idle: None,
         server_pid: None,
         hold: 1.0,
+        tls: None,
+        handshakes: false,
     };
+    let mut tls = false;
+    let mut ca: Option<String> = None;
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut v = || it.next().unwrap_or_else(|| usage(2));
@@ -106,12 +124,26 @@ fn parse_args() -> Args {
             "--hold" => a.hold = num(v()),
             "--text" => a.text = true,
             "--json" => a.json = true,
+            "--tls" => tls = true,
+            "--tls-ca" => ca = Some(v()),
+            "--handshakes" => a.handshakes = true,
             "-h" | "--help" => usage(0),
             _ => usage(2),
         }
     }
     if a.conns == 0 || a.window == 0 || a.threads == 0 || a.duration <= 0.0 {
         usage(2);
+    }
+    match (tls, ca) {
+        (true, Some(ca)) => match TlsClient::new(&ca) {
+            Ok(c) => a.tls = Some(c),
+            Err(e) => {
+                eprintln!("loadgen: {e}");
+                std::process::exit(2)
+            }
+        },
+        (false, None) => {}
+        _ => usage(2),
     }
     a
 }
@@ -126,6 +158,7 @@ fn main() {
     raise_nofile();
     let ok = match args.idle {
         Some(n) => idle(&args, n),
+        None if args.handshakes => handshakes(&args),
         None => load(&args),
     };
     std::process::exit(if ok { 0 } else { 1 });
@@ -166,14 +199,21 @@ impl Patterns {
     }
 }
 
-/// Connects and completes the opening handshake (blocking), leaving the socket blocking.
-fn connect(addr: SocketAddr, path: &str) -> Result<TcpStream, String> {
-    let mut s = TcpStream::connect_timeout(&addr, HANDSHAKE_TIMEOUT).map_err(|e| e.to_string())?;
-    s.set_nodelay(true).map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(HANDSHAKE_TIMEOUT))
-        .map_err(|e| e.to_string())?;
+/// [`connect`] without TLS, for the modes that speak plain TCP only (paced, push).
+fn connect_plain(addr: SocketAddr, path: &str) -> Result<std::net::TcpStream, String> {
+    match connect(addr, path, None)? {
+        Sock::Tcp(s) => Ok(s),
+        Sock::Tls(_) => Err("TLS where none was asked for".into()),
+    }
+}
+
+/// Connects (with TLS if `tls`) and completes the opening handshake (blocking), leaving
+/// the socket blocking.
+fn connect(addr: SocketAddr, path: &str, tls: Option<&TlsClient>) -> Result<Sock, String> {
+    let mut s = Sock::connect(addr, HANDSHAKE_TIMEOUT, tls)?;
     let req = upgrade_request(&addr.to_string(), path, HANDSHAKE_KEY, &[]);
     s.write_all(&req).map_err(|e| e.to_string())?;
+    s.flush().map_err(|e| e.to_string())?;
     // Read byte-wise up to the end of the head: the server sends nothing after it until
     // we send a frame, so nothing of the stream is lost.
     let mut head = Vec::with_capacity(256);
@@ -205,7 +245,7 @@ fn connect(addr: SocketAddr, path: &str) -> Result<TcpStream, String> {
     {
         return Err("wrong Sec-WebSocket-Accept".into());
     }
-    s.set_read_timeout(None).map_err(|e| e.to_string())?;
+    s.tcp().set_read_timeout(None).map_err(|e| e.to_string())?;
     Ok(s)
 }
 
@@ -437,7 +477,7 @@ impl Histogram {
 // Load mode
 
 struct Conn {
-    s: TcpStream,
+    s: Sock,
     reader: Reader,
     /// Index of the next message to send / to receive.
     sent: usize,
@@ -462,10 +502,10 @@ struct Totals {
 fn load(args: &Args) -> bool {
     let patterns = std::sync::Arc::new(Patterns::new(args.size, args.text));
     // Connect everything first (sequentially), then start all threads at once.
-    let mut per_thread: Vec<Vec<TcpStream>> = (0..args.threads).map(|_| Vec::new()).collect();
+    let mut per_thread: Vec<Vec<Sock>> = (0..args.threads).map(|_| Vec::new()).collect();
     let mut errors = Vec::new();
     for i in 0..args.conns {
-        match connect(args.addr, &args.path) {
+        match connect(args.addr, &args.path, args.tls.as_ref()) {
             Ok(s) => per_thread[i % args.threads].push(s),
             Err(e) => errors.push(e),
         }
@@ -544,15 +584,15 @@ fn load(args: &Args) -> bool {
     t.errors == 0 && t.messages > 0
 }
 
-fn run_thread(socks: Vec<TcpStream>, p: &Patterns, window: usize, deadline: Instant) -> Totals {
+fn run_thread(socks: Vec<Sock>, p: &Patterns, window: usize, deadline: Instant) -> Totals {
     let mut hist = Histogram::new();
     let mut t = Totals::default();
     let ep = Epoll::new();
     let mut conns: Vec<Conn> = Vec::with_capacity(socks.len());
     let now = Instant::now();
     for (i, s) in socks.into_iter().enumerate() {
-        s.set_nonblocking(true).expect("nonblocking");
-        ep.add(s.as_raw_fd(), libc::EPOLLIN, i as u64);
+        s.tcp().set_nonblocking(true).expect("nonblocking");
+        ep.add(s.tcp().as_raw_fd(), libc::EPOLLIN, i as u64);
         let mut c = Conn {
             s,
             reader: Reader::new(),
@@ -610,9 +650,10 @@ fn run_thread(socks: Vec<TcpStream>, p: &Patterns, window: usize, deadline: Inst
         &mut bye,
     );
     for c in &mut conns {
-        c.s.set_nonblocking(false).ok();
+        c.s.tcp().set_nonblocking(false).ok();
         let _ = c.s.write_all(&bye);
-        let _ = c.s.shutdown(std::net::Shutdown::Write);
+        let _ = c.s.flush();
+        let _ = c.s.tcp().shutdown(std::net::Shutdown::Write);
     }
     t.hist = Some(hist);
     t
@@ -703,14 +744,21 @@ fn flush(ep: &Epoll, i: usize, c: &mut Conn, t: &mut Totals) {
         c.out.clear();
         c.out_pos = 0;
     }
-    let want = !c.out.is_empty();
+    // TLS: records made but not taken by the socket yet.
+    if let Err(e) = c.s.send_pending() {
+        c.dead = true;
+        t.errors += 1;
+        t.error_text.push(format!("write: {e}"));
+        return;
+    }
+    let want = !c.out.is_empty() || c.s.has_pending();
     if want != c.want_out {
         let ev = if want {
             libc::EPOLLIN | libc::EPOLLOUT
         } else {
             libc::EPOLLIN
         };
-        ep.modify(c.s.as_raw_fd(), ev, i as u64);
+        ep.modify(c.s.tcp().as_raw_fd(), ev, i as u64);
         c.want_out = want;
     }
 }
@@ -725,7 +773,7 @@ fn idle(args: &Args, n: usize) -> bool {
     let mut socks = Vec::with_capacity(n);
     let mut errors = Vec::new();
     for _ in 0..n {
-        match connect(args.addr, &args.path) {
+        match connect(args.addr, &args.path, args.tls.as_ref()) {
             Ok(s) => socks.push(s),
             Err(e) => {
                 errors.push(e);
@@ -745,8 +793,10 @@ fn idle(args: &Args, n: usize) -> bool {
     for (i, s) in socks.iter_mut().enumerate() {
         let k = i % PATTERNS;
         let r = s
+            .tcp()
             .set_read_timeout(Some(HANDSHAKE_TIMEOUT))
-            .and_then(|_| s.write_all(&p.frames[k]));
+            .and_then(|_| s.write_all(&p.frames[k]))
+            .and_then(|_| s.flush());
         if let Err(e) = r {
             errors.push(format!("write: {e}"));
             continue;
@@ -807,6 +857,106 @@ fn idle(args: &Args, n: usize) -> bool {
         eprintln!("loadgen: {e}");
     }
     errors.is_empty()
+}
+
+// ---------------------------------------------------------------------------------------
+// Handshake mode
+
+fn handshakes(args: &Args) -> bool {
+    let deadline = Instant::now() + Duration::from_secs_f64(args.duration);
+    let workers: Vec<_> = (0..args.threads)
+        .map(|_| {
+            let a = args.clone();
+            std::thread::spawn(move || {
+                let p = Patterns::new(32, false);
+                let (mut done, mut errors) = (0u64, Vec::new());
+                let mut buf = vec![0u8; 4096];
+                while Instant::now() < deadline {
+                    match one_cycle(&a, &p, &mut buf, done as usize % PATTERNS) {
+                        Ok(()) => done += 1,
+                        Err(e) => {
+                            errors.push(e);
+                            if errors.len() > 20 {
+                                break;
+                            }
+                        }
+                    }
+                }
+                (done, errors)
+            })
+        })
+        .collect();
+    let (mut done, mut errors) = (0u64, Vec::new());
+    for w in workers {
+        let (d, e) = w.join().expect("handshake thread");
+        done += d;
+        errors.extend(e);
+    }
+    let rate = done as f64 / args.duration;
+    if args.json {
+        println!(
+            "{{\"mode\":\"handshakes\",\"tls\":{},\"cycles\":{done},\"per_s\":{rate:.1},\
+             \"duration\":{:.3},\"errors\":{},\"client_cpu_s\":{:.3}}}",
+            args.tls.is_some(),
+            args.duration,
+            errors.len(),
+            own_cpu_secs()
+        );
+    } else {
+        println!(
+            "{done} connect+upgrade+echo+close cycles in {:.1} s ({rate:.0}/s), errors {}",
+            args.duration,
+            errors.len()
+        );
+    }
+    for e in errors.iter().take(5) {
+        eprintln!("loadgen: {e}");
+    }
+    errors.is_empty() && done > 0
+}
+
+/// One connection: connect (TLS handshake), upgrade, one echo, close handshake.
+fn one_cycle(a: &Args, p: &Patterns, buf: &mut [u8], k: usize) -> Result<(), String> {
+    let mut s = connect(a.addr, &a.path, a.tls.as_ref())?;
+    let io = |e: std::io::Error| e.to_string();
+    s.tcp()
+        .set_read_timeout(Some(HANDSHAKE_TIMEOUT))
+        .map_err(io)?;
+    s.write_all(&p.frames[k]).map_err(io)?;
+    let mut bye = Vec::new();
+    encode_client_frame(
+        true,
+        Opcode::Close,
+        &1000u16.to_be_bytes(),
+        [9, 8, 7, 6],
+        &mut bye,
+    );
+    s.flush().map_err(io)?;
+    let mut reader = Reader::new();
+    let mut seen = Seen::default();
+    let expected = Expect {
+        payloads: &p.payloads,
+        base: k,
+    };
+    while seen.messages == 0 {
+        match s.read(buf) {
+            Ok(0) => return Err("closed before the echo".into()),
+            Ok(m) => reader.feed(&buf[..m], &expected, &mut seen),
+            Err(e) => return Err(format!("read: {e}")),
+        }
+        if seen.errors > 0 || seen.closed {
+            return Err("bad echo".into());
+        }
+    }
+    s.write_all(&bye).map_err(io)?;
+    s.flush().map_err(io)?;
+    // The server's close frame, then its end of the connection.
+    loop {
+        match s.read(buf) {
+            Ok(0) | Err(_) => return Ok(()),
+            Ok(_) => {}
+        }
+    }
 }
 
 /// VmRSS of a process, in KiB.

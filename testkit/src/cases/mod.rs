@@ -5,10 +5,12 @@
 
 mod http;
 mod lifecycle;
+mod tls;
 mod ws;
 
 pub use http::*;
 pub use lifecycle::*;
+pub use tls::*;
 pub use ws::*;
 
 use wirelane_core::app::Context;

@@ -12,7 +12,9 @@
 //! falls behind shows it in the tail instead of hiding it. Replies are verified as in load
 //! mode. Reports p50/p99/p99.9, the rate achieved, and how far sending fell behind schedule.
 
-use super::{connect, own_cpu_secs, Epoll, Expect, Histogram, Patterns, Reader, Seen, PATTERNS};
+use super::{
+    connect_plain, own_cpu_secs, Epoll, Expect, Histogram, Patterns, Reader, Seen, PATTERNS,
+};
 use std::collections::VecDeque;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -98,7 +100,7 @@ fn run(a: &PacedArgs, active: usize) -> bool {
     let mut conns = Vec::with_capacity(a.conns);
     let connect_start = Instant::now();
     for _ in 0..a.conns {
-        match connect(a.addr, &a.path) {
+        match connect_plain(a.addr, &a.path) {
             Ok(s) => conns.push(s),
             Err(e) => {
                 errors.push(e);

@@ -353,7 +353,7 @@ fn ep_del(ep: &Epoll, c: &Client) -> Option<()> {
 /// Connects one client and starts its stream (WebSocket handshake; SSE request).
 fn open(a: &PushArgs) -> Result<Client, String> {
     let (s, phase) = if a.mode == Mode::Ws {
-        (super::connect(a.addr, "/push/ws")?, Phase::Frames)
+        (super::connect_plain(a.addr, "/push/ws")?, Phase::Frames)
     } else {
         let s = TcpStream::connect_timeout(&a.addr, Duration::from_secs(10))
             .map_err(|e| format!("connect: {e}"))?;
