@@ -4,6 +4,10 @@
 //!
 //! Every test ends with the server holding no connection and no armed deadline.
 
+// The driver is the framework's: without it (`--no-default-features`) there is nothing
+// to test here.
+#![cfg(feature = "framework")]
+
 mod support;
 
 use std::io::ErrorKind;

@@ -23,6 +23,10 @@
 //! seed N; `WIRELANE_TRACE=1` prints the schedule as it runs. A failing seed is printed
 //! with the command that replays it.
 
+// The driver is the framework's: without it (`--no-default-features`) there is nothing
+// to test here.
+#![cfg(feature = "framework")]
+
 mod support;
 
 use std::alloc::{GlobalAlloc, Layout, System};
