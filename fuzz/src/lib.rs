@@ -278,6 +278,7 @@ fn ws_config(flags: u8) -> WsConfig {
     WsConfig {
         limits,
         stream_fragments: flags & 1 != 0,
+        deflate: None,
     }
 }
 

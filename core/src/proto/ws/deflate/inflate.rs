@@ -1,0 +1,202 @@
+//! [`Inflater`]: decompressing the messages a client sends, incrementally and within the
+//! message size limit.
+
+use super::{zlib_bits, History};
+use flate2::{Decompress, FlushDecompress, Status};
+use std::fmt;
+
+/// The 4 bytes (an empty stored block's end) a sender strips from the end of every compressed message (RFC 7692
+/// §7.2.1) and the receiver appends back (§7.2.2).
+pub const TAIL: [u8; 4] = [0x00, 0x00, 0xFF, 0xFF];
+
+/// How much is inflated per call before the size limit is checked again: the most a
+/// message can overshoot its limit in memory, and only in this stack buffer.
+const CHUNK: usize = 8 * 1024;
+
+/// Why a compressed message could not be inflated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InflateError {
+    /// The payload is not a valid DEFLATE stream (or has data after its final block).
+    Corrupt,
+    /// The inflated message grew past the size limit.
+    TooLarge,
+}
+
+impl fmt::Display for InflateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            InflateError::Corrupt => "invalid compressed data",
+            InflateError::TooLarge => "inflated message too large",
+        })
+    }
+}
+
+impl std::error::Error for InflateError {}
+
+/// The receiving half of a permessage-deflate connection.
+///
+/// Memory: the zlib state (about 7 KiB plus the window, up to 32 KiB) exists only while
+/// it is used; [`Inflater::release`] drops it. With client context takeover, the last
+/// window's worth of inflated bytes is kept (`history`, at most 2^client_max_window_bits
+/// bytes) and restored as a preset dictionary into the next zlib state, which is exactly
+/// the state the peer's compressor assumes.
+pub struct Inflater {
+    takeover: bool,
+    bits: u8,
+    state: Option<Box<Decompress>>,
+    /// Takeover only: the last inflated bytes.
+    history: History,
+    /// The current message's stream ended with a final block: only our tail may follow.
+    ended: bool,
+}
+
+impl fmt::Debug for Inflater {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Inflater")
+            .field("takeover", &self.takeover)
+            .field("bits", &self.bits)
+            .field("live", &self.state.is_some())
+            .field("history", &self.history.len())
+            .finish()
+    }
+}
+
+impl Inflater {
+    /// An inflater for a peer window of `bits` (8..=15), keeping context between messages
+    /// if `takeover` (the peer did not agree to `*_no_context_takeover`).
+    pub fn new(bits: u8, takeover: bool) -> Self {
+        Inflater {
+            takeover,
+            bits,
+            state: None,
+            history: History::new(bits),
+            ended: false,
+        }
+    }
+
+    fn state(&mut self) -> &mut Decompress {
+        let (bits, takeover) = (self.bits, self.takeover);
+        let history = &self.history;
+        self.state.get_or_insert_with(|| {
+            // A zlib inflater with a larger window accepts every stream made with a
+            // smaller one, so an 8-bit client window is read with 9 bits.
+            let mut d = Decompress::new_with_window_bits(false, zlib_bits(bits));
+            if takeover && !history.window().is_empty() {
+                // Cannot fail on a fresh raw inflater.
+                let _ = d.set_dictionary(history.window());
+            }
+            Box::new(d)
+        })
+    }
+
+    /// Inflates `input` (a piece of a compressed message's payload, unmasked), handing the
+    /// output to `sink` in pieces of at most 8 KiB. `room` is how many more inflated bytes
+    /// the message may have: going past it stops with [`InflateError::TooLarge`] before
+    /// `sink` sees the excess. Returns the number of bytes produced.
+    pub fn feed<E: From<InflateError>>(
+        &mut self,
+        input: &[u8],
+        room: u64,
+        sink: &mut dyn FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<u64, E> {
+        self.run(input, false, room, sink)
+    }
+
+    /// Ends the message: inflates the stripped tail and whatever it flushes, then gets
+    /// ready for the next message. Returns the number of bytes produced.
+    pub fn finish<E: From<InflateError>>(
+        &mut self,
+        room: u64,
+        sink: &mut dyn FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<u64, E> {
+        let n = if self.ended {
+            0
+        } else {
+            self.run(&TAIL, true, room, sink)?
+        };
+        let restart = !self.takeover || self.ended;
+        self.ended = false;
+        if restart {
+            // A new stream for the next message (with takeover after a final block, from
+            // the history): dropping the state is as cheap as resetting it and leaves
+            // nothing to reset.
+            if let Some(s) = self.state.as_deref_mut() {
+                if self.takeover {
+                    self.state = None;
+                } else {
+                    s.reset(false);
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    /// Forgets a message cut short (the connection is failing): nothing to keep.
+    pub fn abort(&mut self) {
+        self.state = None;
+        self.ended = false;
+    }
+
+    fn run<E: From<InflateError>>(
+        &mut self,
+        mut input: &[u8],
+        tail: bool,
+        room: u64,
+        sink: &mut dyn FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<u64, E> {
+        if self.ended {
+            // Data after the final block of this message's stream.
+            return if input.is_empty() {
+                Ok(0)
+            } else {
+                Err(InflateError::Corrupt.into())
+            };
+        }
+        let mut out = [0u8; CHUNK];
+        let mut produced = 0u64;
+        loop {
+            let d = self.state();
+            let (in0, out0) = (d.total_in(), d.total_out());
+            let status = d
+                .decompress(input, &mut out, FlushDecompress::Sync)
+                .map_err(|_| InflateError::Corrupt)?;
+            let used = (d.total_in() - in0) as usize;
+            let made = (d.total_out() - out0) as usize;
+            input = &input[used..];
+            if made > 0 {
+                produced += made as u64;
+                if produced > room {
+                    return Err(InflateError::TooLarge.into());
+                }
+                if self.takeover {
+                    self.history.push(&out[..made]);
+                }
+                sink(&out[..made])?;
+            }
+            if status == Status::StreamEnd {
+                self.ended = true;
+                if !input.is_empty() && !tail {
+                    return Err(InflateError::Corrupt.into());
+                }
+                return Ok(produced);
+            }
+            // Done when all input is taken and the output was not filled (nothing more is
+            // pending), or when nothing moved at all.
+            if (input.is_empty() && made < CHUNK) || (used == 0 && made == 0) {
+                return Ok(produced);
+            }
+        }
+    }
+
+    /// Frees everything an idle connection does not need: the zlib state (with takeover,
+    /// the history, shrunk to one window, is what remains).
+    pub fn release(&mut self) {
+        self.state = None;
+        self.history.shrink();
+    }
+
+    /// Bytes held while idle (for tests and measurements).
+    pub fn idle_bytes(&self) -> usize {
+        self.history.capacity()
+    }
+}
