@@ -43,7 +43,8 @@ fn every_target_has_a_test() {
             "ws_frame",
             "ws_conn",
             "ws_handshake",
-            "upgrade_conn"
+            "upgrade_conn",
+            "ws_deflate"
         ]
     );
 }
@@ -71,4 +72,9 @@ fn replay_ws_handshake() {
 #[test]
 fn replay_upgrade_conn() {
     replay("upgrade_conn");
+}
+
+#[test]
+fn replay_ws_deflate() {
+    replay("ws_deflate");
 }

@@ -9,7 +9,12 @@
 //!
 //! ```text
 //! echo [--addr 127.0.0.1:9001] [--runtime tokio|async-std|smol] [--threads 1]
+//!      [--deflate off|default|takeover]
 //! ```
+//!
+//! `--deflate` answers permessage-deflate offers (off by default, as in the framework):
+//! `default` is `DeflateConfig::default()` (no context takeover), `takeover` is
+//! `DeflateConfig::context_takeover()`.
 
 #![forbid(unsafe_code)]
 
@@ -17,6 +22,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use wirelane_core::app::headers::CONTENT_TYPE;
 use wirelane_core::app::{Context, Runtime, Server, ServerHandle};
+use wirelane_core::proto::ws::DeflateConfig;
 use wirelane_core::proto::WsLimits;
 
 async fn root(ctx: Context) {
@@ -41,10 +47,14 @@ struct Args {
     addr: SocketAddr,
     runtime: String,
     threads: usize,
+    deflate: Option<DeflateConfig>,
 }
 
 fn usage() -> ! {
-    eprintln!("usage: echo [--addr HOST:PORT] [--runtime tokio|async-std|smol] [--threads N]");
+    eprintln!(
+        "usage: echo [--addr HOST:PORT] [--runtime tokio|async-std|smol] [--threads N] \
+         [--deflate off|default|takeover]"
+    );
     std::process::exit(2)
 }
 
@@ -53,6 +63,7 @@ fn parse_args() -> Args {
         addr: "127.0.0.1:9001".parse().expect("valid default"),
         runtime: "tokio".into(),
         threads: 1,
+        deflate: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -61,6 +72,7 @@ fn parse_args() -> Args {
             "--addr" => args.addr = value().parse().unwrap_or_else(|_| usage()),
             "--runtime" => args.runtime = value(),
             "--threads" => args.threads = value().parse().unwrap_or_else(|_| usage()),
+            "--deflate" => args.deflate = deflate_mode(&value()).unwrap_or_else(|| usage()),
             "-h" | "--help" => usage(),
             _ => usage(),
         }
@@ -69,9 +81,20 @@ fn parse_args() -> Args {
     args
 }
 
+/// The permessage-deflate setting named by `--deflate` (`Some(None)`: off).
+fn deflate_mode(name: &str) -> Option<Option<DeflateConfig>> {
+    match name {
+        "off" => Some(None),
+        "default" => Some(Some(DeflateConfig::default())),
+        "takeover" => Some(Some(DeflateConfig::context_takeover())),
+        _ => None,
+    }
+}
+
 /// Configures and starts the server on any runtime, then serves until SIGINT/SIGTERM
 /// and drains.
-async fn serve<R: Runtime>(server: Server<R>, addr: SocketAddr) {
+async fn serve<R: Runtime>(server: Server<R>, addr: SocketAddr, deflate: Option<DeflateConfig>) {
+    server.ws_deflate(deflate).await;
     server.host(addr.ip().to_string()).await;
     server.port(addr.port()).await;
     server.enable_nodelay().await;
@@ -129,14 +152,22 @@ fn main() {
                     .build()
             }
             .expect("tokio runtime");
-            rt.block_on(serve(wirelane_tokio::Server::new(), args.addr));
+            rt.block_on(serve(
+                wirelane_tokio::Server::new(),
+                args.addr,
+                args.deflate,
+            ));
         }
         "async-std" => {
             // async-std's global executor reads its size once, on first use.
             if std::env::var_os("ASYNC_STD_THREAD_COUNT").is_none() {
                 std::env::set_var("ASYNC_STD_THREAD_COUNT", args.threads.to_string());
             }
-            async_std::task::block_on(serve(wirelane_async_std::Server::new(), args.addr));
+            async_std::task::block_on(serve(
+                wirelane_async_std::Server::new(),
+                args.addr,
+                args.deflate,
+            ));
         }
         "smol" => {
             // Our own executor: run by this thread, plus `threads - 1` helpers.
@@ -146,7 +177,8 @@ fn main() {
                 std::thread::spawn(move || smol::block_on(ex.run(smol::future::pending::<()>())));
             }
             let rt = wirelane_smol::SmolRuntime::new(ex.clone());
-            smol::block_on(ex.run(serve(wirelane_smol::Server::with_runtime(rt), args.addr)));
+            let server = wirelane_smol::Server::with_runtime(rt);
+            smol::block_on(ex.run(serve(server, args.addr, args.deflate)));
         }
         other => {
             eprintln!("echo: unknown runtime {other:?} (tokio, async-std or smol)");

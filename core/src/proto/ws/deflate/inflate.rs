@@ -48,6 +48,9 @@ pub struct Inflater {
     history: History,
     /// The current message's stream ended with a final block: only our tail may follow.
     ended: bool,
+    /// A message is being inflated: its zlib state holds bits and a partial block that no
+    /// dictionary can restore, so it stays until the message ends.
+    in_message: bool,
 }
 
 impl fmt::Debug for Inflater {
@@ -71,6 +74,7 @@ impl Inflater {
             state: None,
             history: History::new(bits),
             ended: false,
+            in_message: false,
         }
     }
 
@@ -99,6 +103,7 @@ impl Inflater {
         room: u64,
         sink: &mut dyn FnMut(&[u8]) -> Result<(), E>,
     ) -> Result<u64, E> {
+        self.in_message = true;
         self.run(input, false, room, sink)
     }
 
@@ -116,6 +121,7 @@ impl Inflater {
         };
         let restart = !self.takeover || self.ended;
         self.ended = false;
+        self.in_message = false;
         if restart {
             // A new stream for the next message (with takeover after a final block, from
             // the history): dropping the state is as cheap as resetting it and leaves
@@ -135,6 +141,7 @@ impl Inflater {
     pub fn abort(&mut self) {
         self.state = None;
         self.ended = false;
+        self.in_message = false;
     }
 
     fn run<E: From<InflateError>>(
@@ -189,8 +196,12 @@ impl Inflater {
     }
 
     /// Frees everything an idle connection does not need: the zlib state (with takeover,
-    /// the history, shrunk to one window, is what remains).
+    /// the history, shrunk to one window, is what remains). In the middle of a message the
+    /// state is kept: it cannot be rebuilt from the history there.
     pub fn release(&mut self) {
+        if self.in_message {
+            return;
+        }
         self.state = None;
         self.history.shrink();
     }
