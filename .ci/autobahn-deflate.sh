@@ -2,7 +2,7 @@
 # Autobahn|Testsuite permessage-deflate cases (12.* and 13.*) against echo and custom_loop
 # with `--deflate`.
 #
-#   .ci/autobahn-deflate.sh [--full] [--mode default|takeover] [SERVER...]
+#   .ci/autobahn-deflate.sh [--full] [--mode default|takeover|none] [SERVER...]
 #
 # SERVER: tokio, async-std, smol (the echo example on that runtime) or custom_loop (the
 # core driven by a plain mio loop). Default: tokio.

@@ -16,10 +16,11 @@ fn params(offer: &str, config: &DeflateConfig) -> DeflateParams {
     DeflateParams::negotiate(&[offer], config).expect("accepted")
 }
 
+/// No context takeover either way (each message on its own).
 fn defaults() -> DeflateParams {
     params(
         "permessage-deflate; client_max_window_bits",
-        &DeflateConfig::default(),
+        &DeflateConfig::no_context_takeover(),
     )
 }
 
@@ -459,7 +460,10 @@ fn server_context_takeover_survives_idle_releases() {
 #[test]
 fn prepared_messages_compress_once_per_setting() {
     let cfg = config(WsLimits::default(), false);
-    let level1 = params("permessage-deflate", &DeflateConfig::default().level(1));
+    let level1 = params(
+        "permessage-deflate",
+        &DeflateConfig::no_context_takeover().level(1),
+    );
     let mut conns: Vec<WsConnection> = (0..10).map(|_| conn(Some(defaults()), &cfg)).collect();
     conns.push(conn(Some(level1), &cfg));
     conns.push(conn(Some(takeover()), &cfg));

@@ -7,7 +7,7 @@
 //!
 //! ```text
 //! custom_loop [--addr 127.0.0.1:9001] [--write-timeout-ms 30000] [--shutdown-timeout-ms 10000]
-//!             [--deflate off|default|takeover]
+//!             [--deflate off|default|takeover|none]
 //! ```
 //!
 //! permessage-deflate (`--deflate`) is the core's too: the loop answers the offer with
@@ -380,7 +380,7 @@ struct Args {
 }
 
 const USAGE: &str = "usage: custom_loop [--addr HOST:PORT] [--write-timeout-ms MS] \
-                     [--shutdown-timeout-ms MS] [--deflate off|default|takeover]
+                     [--shutdown-timeout-ms MS] [--deflate off|default|takeover|none]
 
   --addr HOST:PORT           where to listen (default 127.0.0.1:9001; port 0: any free one,
                              printed as `listening on ADDR`)
@@ -388,8 +388,9 @@ const USAGE: &str = "usage: custom_loop [--addr HOST:PORT] [--write-timeout-ms M
                              this long (default 30000)
   --shutdown-timeout-ms MS   on SIGTERM/SIGINT, wait at most this long for connections to
                              end before exiting (default 10000)
-  --deflate MODE             permessage-deflate: off (default), default (no context
-                             takeover), takeover (context takeover both ways)";
+  --deflate MODE             permessage-deflate: off (default), default (context takeover,
+                             9-bit windows), takeover (15-bit windows), none (no context
+                             takeover)";
 
 fn parse_args() -> Args {
     let usage = || -> ! {
@@ -415,6 +416,7 @@ fn parse_args() -> Args {
                     "off" => None,
                     "default" => Some(DeflateConfig::default()),
                     "takeover" => Some(DeflateConfig::context_takeover()),
+                    "none" => Some(DeflateConfig::no_context_takeover()),
                     _ => usage(),
                 }
             }

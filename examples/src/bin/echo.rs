@@ -9,12 +9,13 @@
 //!
 //! ```text
 //! echo [--addr 127.0.0.1:9001] [--runtime tokio|async-std|smol] [--threads 1]
-//!      [--deflate off|default|takeover]
+//!      [--deflate off|default|takeover|none]
 //! ```
 //!
 //! `--deflate` answers permessage-deflate offers (off by default, as in the framework):
-//! `default` is `DeflateConfig::default()` (no context takeover), `takeover` is
-//! `DeflateConfig::context_takeover()`.
+//! `default` is `DeflateConfig::default()` (context takeover, 9-bit windows), `takeover`
+//! is `DeflateConfig::context_takeover()` (15-bit windows), `none` is
+//! `DeflateConfig::no_context_takeover()`.
 
 #![forbid(unsafe_code)]
 
@@ -53,7 +54,7 @@ struct Args {
 fn usage() -> ! {
     eprintln!(
         "usage: echo [--addr HOST:PORT] [--runtime tokio|async-std|smol] [--threads N] \
-         [--deflate off|default|takeover]"
+         [--deflate off|default|takeover|none]"
     );
     std::process::exit(2)
 }
@@ -87,6 +88,7 @@ fn deflate_mode(name: &str) -> Option<Option<DeflateConfig>> {
         "off" => Some(None),
         "default" => Some(Some(DeflateConfig::default())),
         "takeover" => Some(Some(DeflateConfig::context_takeover())),
+        "none" => Some(Some(DeflateConfig::no_context_takeover())),
         _ => None,
     }
 }

@@ -24,10 +24,23 @@
 //! connection goes quiet) drops them. What must survive between messages under context
 //! takeover is only the last window of data (at most 2^window_bits bytes per direction),
 //! restored as a preset dictionary into the next zlib state, which gives the same stream
-//! as a state that had been kept. The defaults ([`DeflateConfig::default`]) negotiate no
-//! context takeover either way, so an idle connection holds no deflate memory beyond a
-//! few dozen bytes of parameters; [`DeflateConfig::context_takeover`] compresses small
-//! messages much better for up to 2 × 32 KiB per idle connection.
+//! as a state that had been kept.
+//!
+//! The presets, with what an idle connection keeps and the ratio measured on streams of
+//! small messages (`benches/deflate.rs`: the article's market-data JSON / chat lines):
+//!
+//! | preset | windows | idle | ratio market / chat |
+//! |---|---|---|---|
+//! | [`DeflateConfig::default`] | context takeover, 9 bits | ≤ 1 KiB | about 3.8 / 2.5 |
+//! | [`DeflateConfig::no_context_takeover`] | none | 0 | about 1.15 / 1.3 |
+//! | [`DeflateConfig::context_takeover`] | context takeover, 15 bits | ≤ 64 KiB | about 6 / 4.7 |
+//!
+//! Small messages compress well only against the previous ones, hence takeover by
+//! default, with windows small enough to keep an idle connection small. A client that
+//! does not let us choose its window (no `client_max_window_bits` in its offer) would
+//! use 15 bits, so it is asked for `client_no_context_takeover` instead whenever the
+//! configured client window is smaller. Without server context takeover, a broadcast
+//! is compressed once for all members ([`PreparedMessage`]); with it, once per member.
 //!
 //! # Window bits of 8
 //!
@@ -64,17 +77,19 @@ pub struct DeflateConfig {
     /// zlib compression level, 0 (store) to 9 (smallest). Default 6 (zlib's default).
     pub level: u8,
     /// The largest window we compress with (8..=15; the client may ask for less). Default
-    /// 15.
+    /// 9 (512 bytes).
     pub server_max_window_bits: u8,
     /// The window we ask the client to compress with, when its offer lets us choose
-    /// (8..=15). Default 15.
+    /// (8..=15; when it does not, and this is below 15, we ask for
+    /// `client_no_context_takeover` instead). Default 9.
     pub client_max_window_bits: u8,
     /// Keep our compression context from message to message (better ratio on small
-    /// similar messages; up to 2^server_max_window_bits bytes kept per idle connection).
-    /// Default false: we send `server_no_context_takeover`.
+    /// similar messages; up to 2^server_max_window_bits bytes kept per idle connection;
+    /// a broadcast is then compressed per member). Default true; false sends
+    /// `server_no_context_takeover`.
     pub server_context_takeover: bool,
     /// Let the client keep its context (up to 2^client_max_window_bits bytes kept per idle
-    /// connection to inflate its next message). Default false: we send
+    /// connection to inflate its next message). Default true; false sends
     /// `client_no_context_takeover`.
     pub client_context_takeover: bool,
     /// Messages shorter than this many bytes are sent uncompressed (compressing them costs
@@ -86,10 +101,10 @@ impl Default for DeflateConfig {
     fn default() -> Self {
         DeflateConfig {
             level: 6,
-            server_max_window_bits: 15,
-            client_max_window_bits: 15,
-            server_context_takeover: false,
-            client_context_takeover: false,
+            server_max_window_bits: 9,
+            client_max_window_bits: 9,
+            server_context_takeover: true,
+            client_context_takeover: true,
             threshold: 64,
         }
     }
@@ -99,10 +114,17 @@ impl DeflateConfig {
     /// Context takeover both ways with 15-bit windows: the best ratio on streams of small
     /// similar messages, for up to 64 KiB per idle connection (two windows).
     pub fn context_takeover() -> Self {
+        DeflateConfig::default().window_bits(15)
+    }
+
+    /// No context takeover either way: every message compressed on its own, nothing kept
+    /// between messages, and a broadcast compressed once for all members. Small messages
+    /// hardly shrink; large ones do.
+    pub fn no_context_takeover() -> Self {
         DeflateConfig {
-            server_context_takeover: true,
-            client_context_takeover: true,
-            ..DeflateConfig::default()
+            server_context_takeover: false,
+            client_context_takeover: false,
+            ..DeflateConfig::default().window_bits(15)
         }
     }
 

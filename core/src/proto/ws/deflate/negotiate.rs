@@ -168,8 +168,11 @@ impl DeflateParams {
         Some(DeflateParams {
             server_no_context_takeover: offer.server_no_context_takeover
                 || !config.server_context_takeover,
+            // A client we cannot hold to a small window must not keep a context we would
+            // have to hold 32 KiB of per idle connection.
             client_no_context_takeover: offer.client_no_context_takeover
-                || !config.client_context_takeover,
+                || !config.client_context_takeover
+                || (!declare_client_bits && config_client < 15),
             server_max_window_bits: server_bits,
             client_max_window_bits: client_bits,
             level: config.level.min(9),
@@ -277,12 +280,24 @@ mod tests {
     #[test]
     fn chromium_offer_with_defaults_and_takeover() {
         let chromium = ["permessage-deflate; client_max_window_bits"];
+        // Defaults: context takeover, the client held to 9 bits (ours is 9 too, silently:
+        // the client did not offer server_max_window_bits).
         assert_eq!(
             answer(&chromium, &cfg()).as_deref(),
+            Some("permessage-deflate; client_max_window_bits=9")
+        );
+        assert_eq!(
+            answer(&chromium, &DeflateConfig::no_context_takeover()).as_deref(),
             Some(
                 "permessage-deflate; server_no_context_takeover; client_no_context_takeover; \
                  client_max_window_bits=15"
             )
+        );
+        // Firefox and Safari offer no client_max_window_bits: a 15-bit client context
+        // would cost 32 KiB per idle connection, so the client keeps none.
+        assert_eq!(
+            answer(&["permessage-deflate"], &cfg()).as_deref(),
+            Some("permessage-deflate; client_no_context_takeover")
         );
         let t = DeflateConfig::context_takeover();
         let p = DeflateParams::negotiate(&chromium, &t).unwrap();
@@ -305,7 +320,7 @@ mod tests {
             "permessage-deflate",
         ];
         assert_eq!(
-            answer(&offers, &cfg()).as_deref(),
+            answer(&offers, &DeflateConfig::no_context_takeover()).as_deref(),
             Some(
                 "permessage-deflate; server_no_context_takeover; client_no_context_takeover; \
                  server_max_window_bits=10"
@@ -348,6 +363,12 @@ mod tests {
             (p.server_max_window_bits, p.client_max_window_bits),
             (11, 15)
         );
+        assert_eq!(
+            p.response_header(),
+            "permessage-deflate; client_no_context_takeover"
+        );
+        let t = DeflateConfig::context_takeover();
+        let p = DeflateParams::negotiate(&["permessage-deflate"], &t).unwrap();
         assert_eq!(p.response_header(), "permessage-deflate");
         // The client's own no-context-takeover request is honoured and echoed.
         let p = DeflateParams::negotiate(
