@@ -464,7 +464,7 @@ fn prepared_messages_compress_once_per_setting() {
         "permessage-deflate",
         &DeflateConfig::no_context_takeover().level(1),
     );
-    let mut conns: Vec<WsConnection> = (0..10).map(|_| conn(Some(defaults()), &cfg)).collect();
+    let mut conns: Vec<WsConnection> = (0..1000).map(|_| conn(Some(defaults()), &cfg)).collect();
     conns.push(conn(Some(level1), &cfg));
     conns.push(conn(Some(takeover()), &cfg));
     conns.push(conn(None, &cfg));
@@ -473,20 +473,20 @@ fn prepared_messages_compress_once_per_setting() {
     for c in &mut conns {
         c.send_prepared(&mut m).unwrap();
     }
-    // Defaults (shared), level 1 (shared): two; the takeover connection compresses for
+    // 1,000 members without takeover share one compression, level 1 another: two; the takeover connection compresses for
     // itself, outside the cache.
     assert_eq!(m.compressions(), 2);
     let outs: Vec<Vec<u8>> = conns.iter_mut().map(|c| c.output().take_all()).collect();
-    assert!(outs[1..10].iter().all(|o| *o == outs[0]));
+    assert!(outs[1..1000].iter().all(|o| *o == outs[0]));
     for (i, o) in outs.iter().enumerate() {
         let f = &server_frames(o)[0];
-        if i == 12 {
+        if i == 1002 {
             assert_eq!(f.0, 0);
             assert_eq!(f.3, payload.as_bytes());
         } else {
             assert_eq!(f.0, RSV1);
             assert_eq!(
-                client_inflate(&mut Inflater::new(15, i == 11), &f.3),
+                client_inflate(&mut Inflater::new(15, i == 1001), &f.3),
                 payload.as_bytes()
             );
         }
