@@ -99,11 +99,20 @@ impl Compressor {
             if out.len() == out.capacity() {
                 out.reserve(out.capacity().max(64));
             }
-            // Writing to a Vec with spare room cannot fail.
-            let _ = c.compress_vec(&payload[taken..], &mut out, FlushCompress::Sync);
+            let before = (c.total_in(), out.len());
+            // Only a misuse of zlib's API fails here (raw deflate into a Vec with room),
+            // never the data: that would be a bug, not something a peer can cause.
+            c.compress_vec(&payload[taken..], &mut out, FlushCompress::Sync)
+                .expect("compressing into a Vec with room cannot fail");
             // Finished when all input is taken and the flush did not fill the output
             // (zlib then has nothing left to write).
             if (c.total_in() - start) as usize == payload.len() && out.len() < out.capacity() {
+                break;
+            }
+            // No progress with room to write: stop rather than spin (never seen; zlib
+            // always moves when it has room).
+            if before == (c.total_in(), out.len()) && out.len() < out.capacity() {
+                debug_assert!(false, "zlib made no progress");
                 break;
             }
         }

@@ -188,9 +188,16 @@ impl Inflater {
                 return Ok(produced);
             }
             // Done when all input is taken and the output was not filled (nothing more is
-            // pending), or when nothing moved at all.
-            if (input.is_empty() && made < CHUNK) || (used == 0 && made == 0) {
+            // pending). Nothing moving while input is left means zlib cannot use it.
+            if input.is_empty() && made < CHUNK {
                 return Ok(produced);
+            }
+            if used == 0 && made == 0 {
+                return if input.is_empty() {
+                    Ok(produced)
+                } else {
+                    Err(InflateError::Corrupt.into())
+                };
             }
         }
     }
