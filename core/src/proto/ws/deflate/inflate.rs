@@ -51,6 +51,8 @@ pub struct Inflater {
     /// A message is being inflated: its zlib state holds bits and a partial block that no
     /// dictionary can restore, so it stays until the message ends.
     in_message: bool,
+    /// The zlib state was prepared for the current message (reset, dictionary set).
+    in_message_started: bool,
 }
 
 impl fmt::Debug for Inflater {
@@ -75,22 +77,32 @@ impl Inflater {
             history: History::new(bits),
             ended: false,
             in_message: false,
+            in_message_started: false,
         }
     }
 
+    /// The zlib state for the message being inflated. Every message starts from a fresh
+    /// (or reset) state, given the history as its dictionary under takeover: the same
+    /// state whether or not the connection released its memory since the last message, so
+    /// a message decodes (or fails) the same either way, even one whose sender did not
+    /// end the previous message on a block boundary as RFC 7692 §7.2.1 requires.
     fn state(&mut self) -> &mut Decompress {
         let (bits, takeover) = (self.bits, self.takeover);
         let history = &self.history;
-        self.state.get_or_insert_with(|| {
+        let fresh = self.state.is_none() || !self.in_message_started;
+        let d = self.state.get_or_insert_with(|| {
             // A zlib inflater with a larger window accepts every stream made with a
             // smaller one, so an 8-bit client window is read with 9 bits.
-            let mut d = Decompress::new_with_window_bits(false, zlib_bits(bits));
+            Box::new(Decompress::new_with_window_bits(false, zlib_bits(bits)))
+        });
+        if fresh {
+            self.in_message_started = true;
             if takeover && !history.window().is_empty() {
-                // Cannot fail on a fresh raw inflater.
+                // Cannot fail on a fresh or reset raw inflater.
                 let _ = d.set_dictionary(history.window());
             }
-            Box::new(d)
-        })
+        }
+        d
     }
 
     /// Inflates `input` (a piece of a compressed message's payload, unmasked), handing the
@@ -119,20 +131,12 @@ impl Inflater {
         } else {
             self.run(&TAIL, true, room, sink)?
         };
-        let restart = !self.takeover || self.ended;
         self.ended = false;
         self.in_message = false;
-        if restart {
-            // A new stream for the next message (with takeover after a final block, from
-            // the history): dropping the state is as cheap as resetting it and leaves
-            // nothing to reset.
-            if let Some(s) = self.state.as_deref_mut() {
-                if self.takeover {
-                    self.state = None;
-                } else {
-                    s.reset(false);
-                }
-            }
+        self.in_message_started = false;
+        // The next message starts a new stream (see `state`).
+        if let Some(s) = self.state.as_deref_mut() {
+            s.reset(false);
         }
         Ok(n)
     }
@@ -142,6 +146,7 @@ impl Inflater {
         self.state = None;
         self.ended = false;
         self.in_message = false;
+        self.in_message_started = false;
     }
 
     fn run<E: From<InflateError>>(
@@ -164,9 +169,7 @@ impl Inflater {
         loop {
             let d = self.state();
             let (in0, out0) = (d.total_in(), d.total_out());
-            let status = d
-                .decompress(input, &mut out, FlushDecompress::Sync)
-                .map_err(|_| InflateError::Corrupt)?;
+            let result = d.decompress(input, &mut out, FlushDecompress::Sync);
             let used = (d.total_in() - in0) as usize;
             let made = (d.total_out() - out0) as usize;
             input = &input[used..];
@@ -180,6 +183,10 @@ impl Inflater {
                 }
                 sink(&out[..made])?;
             }
+            // What was inflated before an error goes to the sink first, so the error a
+            // message fails with (its text's UTF-8, its size, the data itself) does not
+            // depend on how the input was split into reads.
+            let status = result.map_err(|_| InflateError::Corrupt)?;
             if status == Status::StreamEnd {
                 self.ended = true;
                 if !input.is_empty() && !tail {
