@@ -176,6 +176,10 @@ impl Inflater {
             if made > 0 {
                 produced += made as u64;
                 if produced > room {
+                    // The bytes within the limit go to the sink first (a UTF-8 error
+                    // among them wins), so the outcome does not depend on the chunking.
+                    let within = made - (produced - room) as usize;
+                    sink(&out[..within])?;
                     return Err(InflateError::TooLarge.into());
                 }
                 if self.takeover {
