@@ -11,6 +11,8 @@ Input layouts (see fuzz/src/lib.rs):
   ws_conn       1 flag byte (config, read size), then masked client frames
   ws_handshake  one request head
   upgrade_conn  1 flag byte, then HTTP requests, an upgrade request and masked frames
+  ws_deflate    1 flag byte (as ws_conn), 1 deflate-parameter byte, then masked client
+                frames, compressed ones with RSV1 (zlib here plays the client)
 """
 import os
 import struct
@@ -219,6 +221,50 @@ def main():
         (0x00, "upgrade-unmasked", UPGRADE + UNMASKED),
     ]:
         write("upgrade_conn", name, bytes([flags]) + data)
+    # ws_deflate: the parameter byte is bit 0 server_no_context_takeover, bit 1
+    # client_no_context_takeover, bits 2-4 client window - 8, bits 5-7 server window - 8.
+    for flags, params, name, data in deflate_seeds():
+        write("ws_deflate", name, bytes([flags, params]) + data)
+
+
+def deflate_seeds():
+    """Compressed client streams for several parameter bytes."""
+    import zlib
+
+    def client(params):
+        bits = max(9, 8 + ((params >> 2) & 7))
+        takeover = not params & 2
+        state = {"c": None}
+
+        def compress(data):
+            if state["c"] is None or not takeover:
+                state["c"] = zlib.compressobj(6, zlib.DEFLATED, -bits)
+            out = state["c"].compress(data) + state["c"].flush(zlib.Z_SYNC_FLUSH)
+            assert out.endswith(b"\x00\x00\xff\xff")
+            return out[:-4]
+        return compress
+
+    seeds = []
+    for params in [0x00, 0xFF, 0x3C, 0xE3, 0x9D]:
+        z = client(params)
+        chat = [("message %d: hello hello hello" % i).encode() for i in range(4)]
+        stream = b"".join(frame(1, z(m), rsv=4) for m in chat)
+        seeds.append((0x00, params, "chat-%02x" % params, stream + CLOSE_1000))
+        big = z(bytes(i % 7 for i in range(3000)))
+        frag = frame(2, big[:5], fin=False, rsv=4) + PING + frame(0, big[5:], fin=True)
+        seeds.append((0x10, params, "fragmented-%02x" % params, frag + TEXT + CLOSE_1000))
+    z = client(0x00)
+    seeds += [
+        (0x02, 0x00, "bomb-small-limits", frame(2, z(bytes(100000)), rsv=4)),
+        (0x00, 0xFF, "corrupt", frame(2, b"\xff\xff\xff", rsv=4)),
+        (0x00, 0x00, "rsv1-continuation", frame(1, b"a", fin=False) + frame(0, b"b", rsv=4)),
+        (0x00, 0x00, "rsv1-ping", frame(9, b"", rsv=4)),
+        (0x01, 0x00, "streaming", frame(1, z(b"streamed " * 50), rsv=4) + CLOSE_1000),
+        (0x08, 0xFF, "fragmented-output", frame(1, z(b"echo me back " * 20), rsv=4) + CLOSE_1000),
+        (0x00, 0x00, "rfc-hello", frame(1, bytes([0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]), rsv=4)
+         + frame(1, bytes([0xf2, 0x00, 0x11, 0x00, 0x00]), rsv=4) + CLOSE_1000),
+    ]
+    return seeds
 
 
 if __name__ == "__main__":

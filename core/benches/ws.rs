@@ -24,6 +24,7 @@ fn config() -> WsConfig {
     WsConfig {
         limits: WsLimits::default().ping_interval(None).idle_timeout(None),
         stream_fragments: false,
+        deflate: None,
     }
 }
 

@@ -6,7 +6,8 @@
 //! # The protocol layer alone
 //!
 //! `default-features = false` gives [`proto`] alone: no `app` module, no `socket2`, only
-//! the dependencies the protocol layer is allowed (`bytes`, `httparse`, `sha1`, `base64`).
+//! the dependencies the protocol layer is allowed (`bytes`, `httparse`, `sha1`, `base64`,
+//! and `flate2` over zlib-rs for permessage-deflate: why, in [`proto::ws::deflate`]).
 //! That is the build for an embedder with its own event loop, and CI builds it that way, so
 //! the compiler checks that `proto` never reaches into the framework.
 //!

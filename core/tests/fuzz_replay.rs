@@ -46,6 +46,7 @@ fn every_target_has_a_test() {
             "upgrade_conn",
             #[cfg(feature = "tls")]
             "tls_transport",
+            "ws_deflate",
         ]
     );
 }
@@ -79,4 +80,9 @@ fn replay_upgrade_conn() {
 #[test]
 fn replay_tls_transport() {
     replay("tls_transport");
+}
+
+#[test]
+fn replay_ws_deflate() {
+    replay("ws_deflate");
 }

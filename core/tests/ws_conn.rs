@@ -56,6 +56,7 @@ fn no_timers() -> WsConfig {
     WsConfig {
         limits: WsLimits::default().ping_interval(None).idle_timeout(None),
         stream_fragments: false,
+        deflate: None,
     }
 }
 
@@ -757,6 +758,7 @@ fn heartbeat_ping_and_idle_timeout() {
             .ping_interval(Some(Duration::from_secs(10)))
             .idle_timeout(Some(Duration::from_secs(25))),
         stream_fragments: false,
+        deflate: None,
     };
     let mut c = WsConnection::new(cfg, t);
     assert_eq!(c.poll_timeout(), Some(t + Duration::from_secs(10)));

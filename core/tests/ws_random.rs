@@ -107,6 +107,7 @@ fn config() -> WsConfig {
             .ping_interval(Some(Duration::from_secs(2)))
             .idle_timeout(Some(Duration::from_secs(5))),
         stream_fragments: false,
+        deflate: None,
     }
 }
 

@@ -97,6 +97,26 @@ try {
     if (!s.startsWith('connected')) throw new Error(`#${id} shows "${s}", not connected`);
   }
 
+  // permessage-deflate: Chromium offers it, the demo accepts it; a large compressible
+  // message and its echo cross compressed both ways.
+  const deflate = await alice.evaluate((wsBase) => new Promise((resolve, reject) => {
+    const ws = new WebSocket(wsBase + '/chat');
+    const text = JSON.stringify(Array.from({ length: 400 }, (_, i) =>
+      ({ symbol: 'BTC-USD', price: 40000 + i, side: i % 2 ? 'buy' : 'sell' })));
+    let welcomed = false;
+    ws.onerror = () => reject(new Error('/chat failed'));
+    ws.onmessage = (e) => {
+      if (!welcomed) { welcomed = true; ws.send(text); return; }
+      ws.close();
+      resolve({ extensions: ws.extensions, echoed: e.data === 'Echo: ' + text, size: text.length });
+    };
+  }), `ws://${new URL(base).host}`);
+  if (!deflate.extensions.startsWith('permessage-deflate')) {
+    throw new Error(`ws.extensions is "${deflate.extensions}", not permessage-deflate`);
+  }
+  if (!deflate.echoed) throw new Error('the compressed echo differs');
+  step(`permessage-deflate negotiated (ws.extensions = "${deflate.extensions}"), ${deflate.size} B echoed`);
+
   // The route console: one of the article's handlers, from the browser.
   await alice.selectOption('#route', '/multiplexed');
   await alice.click('#connect');

@@ -19,7 +19,7 @@ function expect(cond, msg) {
 // A client with a queue of received events: messages (with their kind), pongs, the close.
 function open(path) {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(base + path);
+    const ws = new WebSocket(base + path, { perMessageDeflate: true });
     const events = [];
     let waiter = null;
     const push = (e) => {
@@ -132,6 +132,30 @@ async function checkChat() {
   ok('/no-such-route: HTTP 404');
 }
 
+// permessage-deflate (perMessageDeflate: true, the ws client's default): a large
+// compressible message, whole and in fragments; the socket byte counts show it crossed
+// compressed both ways.
+async function checkDeflate() {
+  const c = await open('/chat');
+  expect(c.ws.extensions.startsWith('permessage-deflate'), `deflate negotiated, got "${c.ws.extensions}"`);
+  await c.text();
+  const text = JSON.stringify(Array.from({ length: 500 }, (_, i) => ({ symbol: 'BTC-USD', price: 40000 + i })));
+  const sock = c.ws._socket;
+  const [read0, written0] = [sock.bytesRead, sock.bytesWritten];
+  c.ws.send(text);
+  expect(await c.text() === 'Echo: ' + text, 'compressed echo');
+  c.ws.send(text.slice(0, 5000), { fin: false });
+  c.ws.send(text.slice(5000, 10000), { fin: false });
+  c.ws.send(text.slice(10000), { fin: true });
+  expect(await c.text() === 'Echo: ' + text, 'compressed fragmented echo');
+  const [read, written] = [sock.bytesRead - read0, sock.bytesWritten - written0];
+  expect(read < text.length / 2 && written < text.length / 2,
+    `compressed both ways: ${written} B sent, ${read} B received for 2 x ${text.length} B`);
+  c.ws.close(1000);
+  await c.closed(1000);
+  ok(`/chat: permessage-deflate (${c.ws.extensions}), ${text.length} B echoed whole and in 3 fragments; wire ${written} B out, ${read} B in`);
+}
+
 async function checkData() {
   const c = await open('/data');
   expect(await c.text() === 'Connected to real-time data stream', 'greeting');
@@ -157,6 +181,7 @@ async function checkData() {
 try {
   await checkWs();
   await checkChat();
+  await checkDeflate();
   await checkData();
   console.log('[node ws] PASS');
   process.exit(0);

@@ -124,6 +124,20 @@ async def check_chat():
         await expect_close(ws, 1009)
     ok("/chat: 1.25 MiB message in 20 fragments closed with 1009")
 
+    # permessage-deflate (websockets offers it by default): a large compressible message,
+    # whole and in fragments, echoed compressed both ways.
+    async with connect(f"{BASE}/chat") as ws:
+        ext = ws.response.headers.get("Sec-WebSocket-Extensions", "")
+        expect(ext.startswith("permessage-deflate"), f"deflate negotiated, got {ext!r}")
+        expect(ws.protocol.extensions, "websockets uses the extension")
+        await recv(ws)
+        text = json.dumps([{"symbol": "BTC-USD", "price": 40000 + i, "side": "buy"} for i in range(500)])
+        await ws.send(text)
+        expect(await recv(ws) == "Echo: " + text, "compressed echo")
+        await ws.send([text[:7000], text[7000:14000], text[14000:]])
+        expect(await recv(ws) == "Echo: " + text, "compressed fragmented echo")
+    ok(f"/chat: permessage-deflate ({ext}), {len(text)} B echoed whole and in 3 fragments")
+
     # An unknown route: 404, no upgrade.
     try:
         async with connect(f"{BASE}/no-such-route"):

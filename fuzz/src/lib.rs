@@ -17,11 +17,12 @@ use std::time::{Duration, Instant};
 use wirelane_core::proto::http::{
     BodyLength, HttpEvent, RequestHead, ResponseHead, ServerConnection,
 };
+use wirelane_core::proto::ws::deflate::{InflateError, Inflater};
 use wirelane_core::proto::ws::frame::MAX_CONTROL_PAYLOAD;
 use wirelane_core::proto::ws::mask::{apply_mask, apply_mask_bytewise};
 use wirelane_core::proto::ws::{
-    accept_key, validate_request, CloseCode, DataKind, FrameHeader, Opcode, Utf8Validator,
-    WsConfig, WsConnection, WsEvent,
+    accept_key, validate_request, CloseCode, DataKind, DeflateConfig, DeflateParams, FrameHeader,
+    Opcode, Utf8Validator, WsConfig, WsConnection, WsEvent,
 };
 use wirelane_core::proto::{HttpLimits, WsLimits};
 
@@ -34,6 +35,7 @@ pub const TARGETS: &[&str] = &[
     "upgrade_conn",
     #[cfg(feature = "tls")]
     "tls_transport",
+    "ws_deflate",
 ];
 
 /// Runs the target called `name` on `data` (panics on an unknown name).
@@ -46,6 +48,7 @@ pub fn run(name: &str, data: &[u8]) {
         "upgrade_conn" => upgrade_conn(data),
         #[cfg(feature = "tls")]
         "tls_transport" => tls_target::tls_transport(data),
+        "ws_deflate" => ws_deflate(data),
         other => panic!("unknown fuzz target {other:?}"),
     }
 }
@@ -282,6 +285,7 @@ fn ws_config(flags: u8) -> WsConfig {
     WsConfig {
         limits,
         stream_fragments: flags & 1 != 0,
+        deflate: None,
     }
 }
 
@@ -846,4 +850,179 @@ mod tls_target {
         m.inbound.extend(bytes.iter().copied());
         m.eof |= eof;
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// ws_deflate
+// ---------------------------------------------------------------------------------------
+
+/// The permessage-deflate parameters a parameter byte selects: bit 0
+/// `server_no_context_takeover`, bit 1 `client_no_context_takeover`, bits 2-4 the client's
+/// window (8 + n), bits 5-7 ours (8 + n); so the 256 values are every combination. The
+/// server is configured for context takeover and 15-bit windows (so the offer decides),
+/// and compresses everything from 8 bytes up.
+fn deflate_params(p: u8) -> DeflateParams {
+    let mut offer = String::from("permessage-deflate");
+    if p & 1 != 0 {
+        offer.push_str("; server_no_context_takeover");
+    }
+    if p & 2 != 0 {
+        offer.push_str("; client_no_context_takeover");
+    }
+    offer.push_str(&format!("; client_max_window_bits={}", 8 + ((p >> 2) & 7)));
+    offer.push_str(&format!("; server_max_window_bits={}", 8 + (p >> 5)));
+    let config = DeflateConfig::context_takeover().threshold(8);
+    let params = DeflateParams::negotiate(&[offer], &config).expect("a valid offer");
+    assert_eq!(params.server_no_context_takeover, p & 1 != 0);
+    assert_eq!(params.client_no_context_takeover, p & 2 != 0);
+    assert_eq!(params.client_max_window_bits, 8 + ((p >> 2) & 7));
+    assert_eq!(params.server_max_window_bits, 8 + (p >> 5));
+    params
+}
+
+/// Checks a deflate connection's output like [`check_ws_output`], and more: RSV1 only on
+/// the first frame of a data message, and every compressed message inflates (as the
+/// client would, with the negotiated window and takeover) without error. Returns the
+/// frames as the client reads them: (opcode, payload), data messages whole and inflated.
+fn check_deflate_output(out: &[u8], params: &DeflateParams) -> Vec<(Opcode, Vec<u8>)> {
+    let mut frames = Vec::new();
+    let mut inflater = Inflater::new(
+        params.server_max_window_bits,
+        !params.server_no_context_takeover,
+    );
+    let mut rest = out;
+    let mut closed = false;
+    // The compressed message being read: its payload so far.
+    let mut message: Option<(Opcode, bool, Vec<u8>)> = None;
+    while !rest.is_empty() {
+        let (h, n) = FrameHeader::decode(rest)
+            .expect("valid header")
+            .expect("whole header");
+        assert!(h.mask.is_none() && h.rsv & 0b011 == 0);
+        assert!(!closed, "frame after our close frame");
+        let len = h.payload_len as usize;
+        assert!(rest.len() >= n + len);
+        let payload = &rest[n..n + len];
+        if h.opcode.is_control() {
+            assert!(h.fin && len <= MAX_CONTROL_PAYLOAD && h.rsv == 0);
+            closed |= h.opcode == Opcode::Close;
+            frames.push((h.opcode, payload.to_vec()));
+        } else {
+            let (op, compressed, mut buf) = match (h.opcode, message.take()) {
+                (Opcode::Continuation, Some(m)) => {
+                    assert_eq!(h.rsv, 0, "RSV1 on a continuation frame");
+                    m
+                }
+                (op @ (Opcode::Text | Opcode::Binary), None) => (op, h.rsv != 0, Vec::new()),
+                other => panic!("bad message sequence {other:?}"),
+            };
+            buf.extend_from_slice(payload);
+            if !h.fin {
+                message = Some((op, compressed, buf));
+            } else if compressed {
+                let mut plain = Vec::new();
+                let mut sink = |c: &[u8]| -> Result<(), InflateError> {
+                    plain.extend_from_slice(c);
+                    Ok(())
+                };
+                inflater
+                    .feed(&buf, u64::MAX, &mut sink)
+                    .expect("our output inflates");
+                inflater
+                    .finish(u64::MAX, &mut sink)
+                    .expect("our output inflates");
+                frames.push((op, plain));
+            } else {
+                frames.push((op, buf));
+            }
+        }
+        rest = &rest[n + len..];
+    }
+    frames
+}
+
+/// Inflate and message assembly with permessage-deflate negotiated, under every parameter
+/// combination: byte 0 as in [`ws_conn`] (configuration, read size), byte 1 the parameters
+/// ([`deflate_params`]), then masked client frames (compressed ones have RSV1). Messages are
+/// echoed (so compressed back); every second read the connection releases its idle
+/// memory, so context takeover goes through the window-as-dictionary path. Checks: those
+/// of [`ws_conn`], RSV1 only where allowed in our output, our compressed output inflates,
+/// and the same input whole or in pieces with releases gives the same events and the same
+/// frames as the client reads them.
+pub fn ws_deflate(data: &[u8]) {
+    let [flags, p, input @ ..] = data else {
+        return;
+    };
+    let params = deflate_params(*p);
+    let chunk = ((flags >> 4) as usize * 3) + 1;
+    let mut now = Instant::now();
+    let new_conn = |now| {
+        let mut c = WsConnection::new(ws_config(*flags), now);
+        c.enable_deflate(params);
+        c
+    };
+    let mut c = new_conn(now);
+    let mut out = Vec::new();
+    let mut closed_seen = 0;
+    let mut after = 0;
+    for (i, piece) in input.chunks(chunk).enumerate() {
+        now += Duration::from_secs(1);
+        c.handle_input(piece, now);
+        if flags & 4 != 0 && i == 1 {
+            let _ = c.close(CloseCode::NORMAL, "bye", now);
+        }
+        while let Some(ev) = c.poll_event() {
+            echo_ws_event(&mut c, ev, &mut closed_seen, &mut after);
+        }
+        if c.poll_timeout().is_some_and(|t| t <= now) {
+            c.handle_timeout(now);
+        }
+        out.extend_from_slice(&c.output().take_all());
+        if i % 2 == 1 {
+            c.release_idle_buffers();
+        }
+    }
+    // As `finish_ws`, with the deflate-aware output check.
+    now += Duration::from_secs(10);
+    c.handle_timeout(now);
+    c.handle_eof(now);
+    while let Some(ev) = c.poll_event() {
+        echo_ws_event(&mut c, ev, &mut closed_seen, &mut after);
+    }
+    assert_eq!(closed_seen, 1, "exactly one Closed");
+    assert_eq!(after, 0, "nothing after Closed");
+    assert!(c.is_closed() && c.poll_event().is_none());
+    out.extend_from_slice(&c.output().take_all());
+    let _ = check_deflate_output(&out, &params);
+
+    // Differential: whole vs. pieces with idle releases in between (timers off).
+    if flags & 1 != 0 {
+        return; // streamed pieces follow the reads by design
+    }
+    let run = |pieces: usize| {
+        let mut c = new_conn(now);
+        let mut events = Vec::new();
+        let mut out = Vec::new();
+        let size = input.len().div_ceil(pieces.max(1)).max(1);
+        for piece in input.chunks(size) {
+            c.handle_input(piece, now);
+            while let Some(ev) = c.poll_event() {
+                if let WsEvent::Message(m) = &ev {
+                    let _ = c.send(m.kind(), Bytes::copy_from_slice(m.as_bytes()));
+                }
+                events.push(ev);
+            }
+            out.extend_from_slice(&c.output().take_all());
+            c.release_idle_buffers();
+        }
+        // Compared as the client reads them: a compressor restored from its window after
+        // a release may choose other (equally valid) back-references than one kept alive.
+        (events, check_deflate_output(&out, &params))
+    };
+    let pieces = ((flags >> 4) as usize + 2).min(input.len().max(1));
+    assert_eq!(
+        run(1),
+        run(pieces),
+        "reads: 1 vs {pieces} with idle releases"
+    );
 }

@@ -314,6 +314,8 @@ pub async fn get(addr: SocketAddr, path: &str) -> Response {
 pub struct Frame {
     /// FIN bit.
     pub fin: bool,
+    /// RSV1..RSV3 (RSV1 = `0b100`: a permessage-deflate compressed message).
+    pub rsv: u8,
     /// Opcode.
     pub opcode: Opcode,
     /// Payload (servers do not mask).
@@ -375,6 +377,7 @@ impl Conn {
         within(STEP_TIMEOUT, "a frame", async {
             let h = self.take_exact(2).await;
             let fin = h[0] & 0x80 != 0;
+            let rsv = (h[0] >> 4) & 0x07;
             let opcode = Opcode::from_u8(h[0] & 0x0f).expect("a server sends no reserved opcode");
             assert_eq!(h[1] & 0x80, 0, "server frames must not be masked");
             let len = match h[1] & 0x7f {
@@ -385,6 +388,7 @@ impl Conn {
             let payload = self.take_exact(len).await;
             Frame {
                 fin,
+                rsv,
                 opcode,
                 payload,
             }

@@ -285,6 +285,7 @@ macro_rules! behaviour_suite {
             ws_inbound_backpressure,
             ws_middleware_decides_upgrade,
             ws_subprotocol_selection,
+            ws_deflate,
             http_body_over_limit_413,
             http_huge_header_431,
             http_long_uri_414,

@@ -2,7 +2,9 @@
 //!
 //! Publishing never waits on a slow member: each member's outgoing queue is bounded
 //! (`max_outgoing_queue`), and a member whose queue is full is handled by the hub's
-//! [`SlowClientPolicy`]. The payload is encoded once and shared by every member's queue.
+//! [`SlowClientPolicy`]. The payload is encoded once and shared by every member's queue;
+//! with permessage-deflate, compressed once per compression setting among the members that
+//! keep no context (a [`PreparedMessage`] per publish).
 //!
 //! With a [`Backplane`] ([`Hub::with_backplane`]) a topic spans processes: publications
 //! also go to the members on other servers, and theirs come here through the same bounded
@@ -11,7 +13,7 @@
 use super::backplane::{Backplane, BackplaneStats, Inbox};
 use super::error::TrySendError;
 use super::sender::Sender;
-use crate::proto::ws::{CloseCode, DataKind, Message};
+use crate::proto::ws::{CloseCode, DataKind, Message, PreparedMessage};
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -142,11 +144,12 @@ impl HubInner {
         let mut delivered = 0;
         let mut dropped = 0;
         let mut gone = Vec::new();
+        let mut prepared = PreparedMessage::new(kind, payload);
         for (id, sender) in &members {
             if Some(*id) == except {
                 continue;
             }
-            match sender.try_send_shared(kind, payload.clone()) {
+            match sender.try_send_prepared(&mut prepared) {
                 Ok(()) => delivered += 1,
                 Err(TrySendError::Closed) => gone.push(*id),
                 Err(TrySendError::Full) => {

@@ -1,5 +1,6 @@
 //! Server configuration: addresses, socket options, limits and queue sizes.
 
+use crate::proto::ws::DeflateConfig;
 use crate::proto::{HttpLimits, WsLimits};
 use std::time::Duration;
 
@@ -40,6 +41,11 @@ pub struct ServerConfig {
     /// WebSocket subprotocols the server speaks, most preferred first (default none). The
     /// handshake answers with the first of these that the client offered.
     pub ws_protocols: Vec<String>,
+    /// permessage-deflate (RFC 7692): `None` (the default) declines every offer. Off by
+    /// default because compression costs CPU on every message and, where a message mixes
+    /// a secret with attacker-chosen text, its size can leak the secret (as CRIME did);
+    /// an application turns it on knowing its traffic (`Server::enable_ws_deflate`).
+    pub ws_deflate: Option<DeflateConfig>,
 }
 
 /// The subprotocol to answer with, as an index into `supported`: the first of `supported`
@@ -65,6 +71,7 @@ impl Default for ServerConfig {
             shutdown_timeout: Duration::from_secs(10),
             handler_linger: Duration::from_secs(1),
             ws_protocols: Vec::new(),
+            ws_deflate: None,
         }
     }
 }

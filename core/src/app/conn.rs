@@ -8,7 +8,7 @@ use super::config::ServerConfig;
 use super::error::SendError;
 use crate::proto::http::ServerConnection;
 use crate::proto::outbuf::COPY_THRESHOLD;
-use crate::proto::ws::{DataKind, Message, WsConnection, WsState};
+use crate::proto::ws::{DataKind, Message, PreparedMessage, WsConnection, WsState};
 use crate::proto::{Connection, OutQueue};
 use bytes::Bytes;
 use std::collections::VecDeque;
@@ -270,6 +270,43 @@ impl ConnState {
                     return Err(WsSendRefused::Full(payload));
                 }
                 ws.send(kind, payload).map_err(|_| WsSendRefused::Closed)
+            }
+            _ => Err(WsSendRefused::Closed),
+        }
+    }
+
+    /// Like [`ConnState::ws_try_send`], never compressed (permessage-deflate).
+    pub(crate) fn ws_try_send_uncompressed(
+        &mut self,
+        kind: DataKind,
+        payload: Bytes,
+        limit: usize,
+    ) -> Result<(), WsSendRefused> {
+        match &mut self.proto {
+            Proto::Ws(ws) if ws.state() == WsState::Open => {
+                if ws.output().len() > limit {
+                    return Err(WsSendRefused::Full(payload));
+                }
+                ws.send_uncompressed(kind, payload)
+                    .map_err(|_| WsSendRefused::Closed)
+            }
+            _ => Err(WsSendRefused::Closed),
+        }
+    }
+
+    /// Like [`ConnState::ws_try_send`] for a message prepared for many connections
+    /// (compressed once per setting, see [`PreparedMessage`]).
+    pub(crate) fn ws_try_send_prepared(
+        &mut self,
+        msg: &mut PreparedMessage,
+        limit: usize,
+    ) -> Result<(), WsSendRefused<()>> {
+        match &mut self.proto {
+            Proto::Ws(ws) if ws.state() == WsState::Open => {
+                if ws.output().len() > limit {
+                    return Err(WsSendRefused::Full(()));
+                }
+                ws.send_prepared(msg).map_err(|_| WsSendRefused::Closed)
             }
             _ => Err(WsSendRefused::Closed),
         }

@@ -344,6 +344,15 @@ impl Context {
         self.inner.conn.send_message(msg)
     }
 
+    /// Sends one WebSocket message like [`Context::send_message`], never compressed, even
+    /// when permessage-deflate was negotiated.
+    pub async fn send_message_uncompressed(
+        &self,
+        msg: impl Into<Message>,
+    ) -> Result<(), SendError> {
+        self.sender().send_uncompressed(msg).await
+    }
+
     /// A handle that other tasks can use to send messages to this WebSocket connection.
     pub fn sender(&self) -> Sender {
         Sender::new(self.inner.conn.clone(), self.is_websocket())

@@ -3,7 +3,7 @@
 
 use super::conn::{ConnShared, Proto, WsSendRefused};
 use super::error::{SendError, TrySendError};
-use crate::proto::ws::{CloseCode, DataKind, Message, WsState};
+use crate::proto::ws::{CloseCode, DataKind, Message, PreparedMessage, WsState};
 use bytes::Bytes;
 use std::future::{poll_fn, Future};
 use std::sync::Arc;
@@ -92,6 +92,40 @@ impl Sender {
         let limit = self.conn.config.max_outgoing_queue;
         let mut st = self.conn.lock();
         match st.ws_try_send(kind, payload, limit) {
+            Ok(()) => {
+                if let Some(w) = &st.driver_waker {
+                    w.wake_by_ref();
+                }
+                Ok(())
+            }
+            Err(WsSendRefused::Full(_)) => Err(TrySendError::Full),
+            Err(WsSendRefused::Closed) => Err(TrySendError::Closed),
+        }
+    }
+
+    /// Sends a message like [`Sender::send`], never compressed even when the connection
+    /// negotiated permessage-deflate (data already compressed, or a secret that must not
+    /// share a compression context with attacker-chosen text).
+    pub async fn send_uncompressed(&self, msg: impl Into<Message>) -> Result<(), SendError> {
+        let (kind, payload) = Message::into_payload(msg.into());
+        let mut payload = self.ws.then_some(payload);
+        poll_fn(|cx| {
+            self.conn.poll_send(cx, &mut payload, |st, p, limit| {
+                st.ws_try_send_uncompressed(kind, p, limit)
+            })
+        })
+        .await
+    }
+
+    /// Queues a message prepared for many connections if the outgoing queue has room
+    /// (what [`Hub`](super::Hub) publishes with: compressed once per setting).
+    pub(crate) fn try_send_prepared(&self, msg: &mut PreparedMessage) -> Result<(), TrySendError> {
+        if !self.ws {
+            return Err(TrySendError::Closed);
+        }
+        let limit = self.conn.config.max_outgoing_queue;
+        let mut st = self.conn.lock();
+        match st.ws_try_send_prepared(msg, limit) {
             Ok(()) => {
                 if let Some(w) = &st.driver_waker {
                     w.wake_by_ref();

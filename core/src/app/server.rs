@@ -12,7 +12,7 @@ use super::runtime::{Listener, Runtime, Timer};
 #[cfg(feature = "tls")]
 use super::tls::{transport::TlsTransport, TlsConfig};
 use crate::proto::http::{Method, ServerConnection};
-use crate::proto::ws::WsConfig;
+use crate::proto::ws::{DeflateConfig, WsConfig};
 use crate::proto::{HttpLimits, WsLimits};
 use std::collections::HashMap;
 use std::future::poll_fn;
@@ -249,6 +249,20 @@ impl<R: Runtime> Server<R> {
         self.edit(|s| s.config.read_buffer_size = size.max(512))
     }
 
+    /// Turns on permessage-deflate with the default [`DeflateConfig`]: compressed messages
+    /// both ways for clients that offer it (every browser does), with context takeover in
+    /// 512-byte windows, so an idle connection keeps at most 1 KiB more (see
+    /// [`DeflateConfig`] for the presets).
+    pub async fn enable_ws_deflate(&self) -> &Self {
+        self.ws_deflate(Some(DeflateConfig::default())).await
+    }
+
+    /// permessage-deflate with `config` (e.g. [`DeflateConfig::context_takeover`]), or off
+    /// with `None` (the default).
+    pub async fn ws_deflate(&self, config: Option<DeflateConfig>) -> &Self {
+        self.edit(|s| s.config.ws_deflate = config)
+    }
+
     /// WebSocket subprotocols the server speaks, most preferred first: the handshake
     /// answers with the first of them the client offered (`Context::websocket_protocol`).
     pub async fn ws_protocols(&self, protocols: &[&str]) -> &Self {
@@ -381,6 +395,7 @@ impl<R: Runtime> Server<R> {
             let app = App {
                 ws_config: Arc::new(WsConfig {
                     limits: s.config.ws.clone(),
+                    deflate: s.config.ws_deflate,
                     ..WsConfig::default()
                 }),
                 router,

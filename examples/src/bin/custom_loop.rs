@@ -7,7 +7,13 @@
 //!
 //! ```text
 //! custom_loop [--addr 127.0.0.1:9001] [--write-timeout-ms 30000] [--shutdown-timeout-ms 10000]
+//!             [--deflate off|default|takeover|none]
 //! ```
+//!
+//! permessage-deflate (`--deflate`) is the core's too: the loop answers the offer with
+//! `DeflateParams::negotiate` and `response_header`, turns it on with `enable_deflate`, and
+//! calls `release_idle_buffers` whenever a connection has nothing more to do, which drops
+//! the zlib states of a quiet connection.
 //!
 //! The contract with the core, per connection (see the `wirelane_core::proto` docs):
 //! - bytes read → `handle_input(bytes, now)`, EOF → `handle_eof`; then `poll_event` until
@@ -49,7 +55,8 @@ use std::net::{Shutdown, SocketAddr};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use wirelane_core::proto::http::{BodyLength, HttpDate, HttpEvent, ResponseHead, ServerConnection};
 use wirelane_core::proto::ws::{
-    validate_request, CloseCode, WsConfig, WsConnection, WsEvent, WsState,
+    validate_request, CloseCode, DeflateConfig, DeflateParams, WsConfig, WsConnection, WsEvent,
+    WsState,
 };
 use wirelane_core::proto::{HttpLimits, OutQueue, WsLimits};
 
@@ -87,6 +94,8 @@ struct Conn {
     write_deadline: Option<Instant>,
     /// The server is shutting down: no keep-alive, no new WebSocket.
     draining: bool,
+    /// How permessage-deflate offers are answered (`None`: declined).
+    deflate: Option<DeflateConfig>,
 }
 
 impl Conn {
@@ -187,6 +196,11 @@ impl Conn {
                 progress = true;
             }
             if !progress {
+                // Nothing to do until the next readiness event: give back what an idle
+                // connection does not need (buffers, zlib states).
+                if let Proto::Ws(c) = &mut self.proto {
+                    c.release_idle_buffers();
+                }
                 return true;
             }
         }
@@ -196,7 +210,7 @@ impl Conn {
     fn process_events(&mut self, now: Instant) {
         if let Proto::Http(c) = &mut self.proto {
             c.set_date(http_date());
-            if let Some(ws) = http_events(c, now, self.draining) {
+            if let Some(ws) = http_events(c, now, self.draining, self.deflate.as_ref()) {
                 self.proto = Proto::Ws(ws);
             }
         }
@@ -257,7 +271,12 @@ impl Conn {
 
 /// Answers the HTTP events; returns the WebSocket connection when a request upgraded.
 /// `draining`: the server is shutting down (see the module docs).
-fn http_events(c: &mut ServerConnection, now: Instant, draining: bool) -> Option<WsConnection> {
+fn http_events(
+    c: &mut ServerConnection,
+    now: Instant,
+    draining: bool,
+    deflate: Option<&DeflateConfig>,
+) -> Option<WsConnection> {
     while let Some(ev) = c.poll_event() {
         if draining && matches!(ev, HttpEvent::Head(_) | HttpEvent::Upgrade(_)) {
             // Answer this request, then close: the response says `connection: close`.
@@ -286,10 +305,25 @@ fn http_events(c: &mut ServerConnection, now: Instant, draining: bool) -> Option
                     // Queue the 101; what followed the request head belongs to the
                     // WebSocket. The 101 is still in the HTTP output queue: move it to the
                     // front of the WebSocket's, so it is written first.
+                    // permessage-deflate: the first acceptable offer, answered in the 101.
+                    let params = deflate
+                        .and_then(|cfg| DeflateParams::negotiate(handshake.extensions(), cfg));
+                    let extensions = params
+                        .iter()
+                        .map(|p| {
+                            (
+                                "Sec-WebSocket-Extensions".into(),
+                                p.response_header().into(),
+                            )
+                        })
+                        .collect();
                     let rest = c
-                        .accept_upgrade(handshake.response(None, Vec::new()))
+                        .accept_upgrade(handshake.response(None, extensions))
                         .expect("an Upgrade event allows accept_upgrade");
                     let mut ws = WsConnection::new(ws_config(), now);
+                    if let Some(p) = params {
+                        ws.enable_deflate(p);
+                    }
                     ws.output().extend_from_slice(&c.output().take_all());
                     ws.handle_input(&rest, now);
                     return Some(ws);
@@ -324,6 +358,8 @@ fn ws_config() -> WsConfig {
             .max_frame_size(64 << 20)
             .max_message_size(64 << 20),
         stream_fragments: false,
+        // Answering offers is done above, with the loop's own setting.
+        deflate: None,
     }
 }
 
@@ -340,17 +376,21 @@ struct Args {
     addr: SocketAddr,
     write_timeout: Duration,
     shutdown_timeout: Duration,
+    deflate: Option<DeflateConfig>,
 }
 
 const USAGE: &str = "usage: custom_loop [--addr HOST:PORT] [--write-timeout-ms MS] \
-                     [--shutdown-timeout-ms MS]
+                     [--shutdown-timeout-ms MS] [--deflate off|default|takeover|none]
 
   --addr HOST:PORT           where to listen (default 127.0.0.1:9001; port 0: any free one,
                              printed as `listening on ADDR`)
   --write-timeout-ms MS      close a connection whose pending output made no progress for
                              this long (default 30000)
   --shutdown-timeout-ms MS   on SIGTERM/SIGINT, wait at most this long for connections to
-                             end before exiting (default 10000)";
+                             end before exiting (default 10000)
+  --deflate MODE             permessage-deflate: off (default), default (context takeover,
+                             9-bit windows), takeover (15-bit windows), none (no context
+                             takeover)";
 
 fn parse_args() -> Args {
     let usage = || -> ! {
@@ -361,6 +401,7 @@ fn parse_args() -> Args {
         addr: "127.0.0.1:9001".parse().expect("valid default"),
         write_timeout: Duration::from_secs(30),
         shutdown_timeout: Duration::from_secs(10),
+        deflate: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -370,6 +411,15 @@ fn parse_args() -> Args {
             "--addr" => parsed.addr = value().parse().unwrap_or_else(|_| usage()),
             "--write-timeout-ms" => parsed.write_timeout = millis(),
             "--shutdown-timeout-ms" => parsed.shutdown_timeout = millis(),
+            "--deflate" => {
+                parsed.deflate = match value().as_str() {
+                    "off" => None,
+                    "default" => Some(DeflateConfig::default()),
+                    "takeover" => Some(DeflateConfig::context_takeover()),
+                    "none" => Some(DeflateConfig::no_context_takeover()),
+                    _ => usage(),
+                }
+            }
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0)
@@ -466,6 +516,7 @@ fn main() -> io::Result<()> {
                                     write_timeout: args.write_timeout,
                                     write_deadline: None,
                                     draining: false,
+                                    deflate: args.deflate,
                                 };
                                 conns.insert(token, conn);
                             }

@@ -331,6 +331,9 @@ async fn add_routes<R, H>(
     server.max_outgoing_queue(OUTGOING_QUEUE).await;
     server.max_message_size(MAX_MESSAGE).await;
     server.shutdown_timeout(Duration::from_secs(2)).await;
+    // permessage-deflate with the defaults: browsers' chat and JSON traffic shrinks several
+    // times, and no compression state stays on an idle connection.
+    server.enable_ws_deflate().await;
     for (path, handler) in article_routes {
         server.route(path, wrap(handler)).await;
     }

@@ -9,7 +9,7 @@
 //!
 //! ```text
 //! echo [--addr 127.0.0.1:9001] [--runtime tokio|async-std|smol] [--threads 1]
-//!      [--push-rate N]
+//!      [--push-rate N] [--deflate off|default|takeover|none]
 //!      [--tls-cert FILE --tls-key FILE | --tls-self-signed] [--tls-port PORT]
 //! ```
 //!
@@ -17,6 +17,11 @@
 //! `echo/push.rs`); `--push-rate N` publishes N messages a second to it (default 0: none).
 //!
 //! With TLS it serves https and wss (on `--addr`, or on `--tls-port` next to plaintext).
+//!
+//! `--deflate` answers permessage-deflate offers (off by default, as in the framework):
+//! `default` is `DeflateConfig::default()` (context takeover, 9-bit windows), `takeover`
+//! is `DeflateConfig::context_takeover()` (15-bit windows), `none` is
+//! `DeflateConfig::no_context_takeover()`.
 
 #![forbid(unsafe_code)]
 
@@ -27,6 +32,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use wirelane_core::app::headers::CONTENT_TYPE;
 use wirelane_core::app::{Context, Runtime, Server, ServerHandle};
+use wirelane_core::proto::ws::DeflateConfig;
 use wirelane_core::proto::WsLimits;
 
 #[path = "echo/push.rs"]
@@ -56,12 +62,13 @@ struct Args {
     threads: usize,
     push_rate: f64,
     tls: tls_args::TlsArgs,
+    deflate: Option<DeflateConfig>,
 }
 
 fn usage() -> ! {
     eprintln!(
         "usage: echo [--addr HOST:PORT] [--runtime tokio|async-std|smol] [--threads N] \
-         [--push-rate N] [TLS options]\n{}",
+         [--push-rate N] [--deflate off|default|takeover|none] [TLS options]\n{}",
         tls_args::USAGE
     );
     std::process::exit(2)
@@ -74,6 +81,7 @@ fn parse_args() -> Args {
         threads: 1,
         push_rate: 0.0,
         tls: Default::default(),
+        deflate: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -91,6 +99,7 @@ fn parse_args() -> Args {
             "--runtime" => args.runtime = value(),
             "--threads" => args.threads = value().parse().unwrap_or_else(|_| usage()),
             "--push-rate" => args.push_rate = value().parse().unwrap_or_else(|_| usage()),
+            "--deflate" => args.deflate = deflate_mode(&value()).unwrap_or_else(|| usage()),
             "-h" | "--help" => usage(),
             _ => usage(),
         }
@@ -99,9 +108,26 @@ fn parse_args() -> Args {
     args
 }
 
+/// The permessage-deflate setting named by `--deflate` (`Some(None)`: off).
+fn deflate_mode(name: &str) -> Option<Option<DeflateConfig>> {
+    match name {
+        "off" => Some(None),
+        "default" => Some(Some(DeflateConfig::default())),
+        "takeover" => Some(Some(DeflateConfig::context_takeover())),
+        "none" => Some(Some(DeflateConfig::no_context_takeover())),
+        _ => None,
+    }
+}
+
 /// Configures and starts the server on any runtime, then serves until SIGINT/SIGTERM
 /// and drains.
-async fn serve<R: Runtime>(server: Server<R>, addr: SocketAddr, tls: &tls_args::TlsArgs) {
+async fn serve<R: Runtime>(
+    server: Server<R>,
+    addr: SocketAddr,
+    tls: &tls_args::TlsArgs,
+    deflate: Option<DeflateConfig>,
+) {
+    server.ws_deflate(deflate).await;
     server.host(addr.ip().to_string()).await;
     server.port(addr.port()).await;
     server.enable_nodelay().await;
@@ -170,7 +196,12 @@ fn main() {
                     .build()
             }
             .expect("tokio runtime");
-            rt.block_on(serve(wirelane_tokio::Server::new(), args.addr, &args.tls));
+            rt.block_on(serve(
+                wirelane_tokio::Server::new(),
+                args.addr,
+                &args.tls,
+                args.deflate,
+            ));
         }
         "async-std" => {
             // async-std's global executor reads its size once, on first use.
@@ -181,6 +212,7 @@ fn main() {
                 wirelane_async_std::Server::new(),
                 args.addr,
                 &args.tls,
+                args.deflate,
             ));
         }
         "smol" => {
@@ -191,11 +223,8 @@ fn main() {
                 std::thread::spawn(move || smol::block_on(ex.run(smol::future::pending::<()>())));
             }
             let rt = wirelane_smol::SmolRuntime::new(ex.clone());
-            smol::block_on(ex.run(serve(
-                wirelane_smol::Server::with_runtime(rt),
-                args.addr,
-                &args.tls,
-            )));
+            let server = wirelane_smol::Server::with_runtime(rt);
+            smol::block_on(ex.run(serve(server, args.addr, &args.tls, args.deflate)));
         }
         other => {
             eprintln!("echo: unknown runtime {other:?} (tokio, async-std or smol)");

@@ -2,8 +2,8 @@
 //!
 //! ```text
 //! loadgen [--addr 127.0.0.1:9001] [--path /ws] [--conns 64] [--window 16] [--size 32]
-//!         [--duration 5] [--threads 1] [--text] [--json] [--tls --tls-ca FILE]
-//! loadgen --idle N [--server-pid PID] [--hold 1] [--json] [--tls --tls-ca FILE]
+//!         [--duration 5] [--threads 1] [--text] [--deflate] [--json] [--tls --tls-ca FILE]
+//! loadgen --idle N [--server-pid PID] [--hold 1] [--deflate] [--json] [--tls --tls-ca FILE]
 //! loadgen --handshakes [--threads 1] [--duration 5] [--json] [--tls --tls-ca FILE]
 //! loadgen --rate R [--conns 64] [--active N] ...                     (see loadgen/paced.rs)
 //! loadgen --push ws|sse|long-poll|short-poll [--clients 1000] ...   (see loadgen/push.rs)
@@ -21,7 +21,10 @@
 //!
 //! Idle mode: opens N WebSocket connections, holds them, and reports the server's RSS
 //! growth per connection (VmRSS of `--server-pid` before and after), once right after the
-//! handshakes and once after one echoed message on every connection.
+//! handshakes and once after one echoed message on every connection. With `--deflate`
+//! every connection offers permessage-deflate exactly as Chromium does
+//! (`permessage-deflate; client_max_window_bits`), requires it in the answer, and its one
+//! message goes out compressed (RSV1).
 //!
 //! A hand-written client so that it is not the bottleneck: the masked frames are encoded
 //! once up front (with the core's client-side encoder), replies are verified as they
@@ -39,8 +42,9 @@ use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 use wirelane_core::proto::ws::client::upgrade_request;
+use wirelane_core::proto::ws::deflate::{Compressor, InflateError, Inflater};
 use wirelane_core::proto::ws::frame::MAX_HEADER_LEN;
-use wirelane_core::proto::ws::{accept_key, encode_client_frame, Opcode};
+use wirelane_core::proto::ws::{accept_key, encode_client_frame, encode_client_frame_rsv, Opcode};
 
 #[path = "loadgen/paced.rs"]
 mod paced;
@@ -71,13 +75,17 @@ struct Args {
     hold: f64,
     tls: Option<TlsClient>,
     handshakes: bool,
+    deflate: bool,
 }
+
+/// The offer Chromium sends.
+const CHROMIUM_OFFER: &str = "permessage-deflate; client_max_window_bits";
 
 fn usage(code: i32) -> ! {
     eprintln!(
         "usage: loadgen [--addr HOST:PORT] [--path /ws] [--conns C] [--window W] [--size S]\n\
-         \x20              [--duration SECS] [--threads N] [--text] [--json]\n\
-         \x20      loadgen --idle N [--server-pid PID] [--hold SECS] [--json]\n\
+         \x20              [--duration SECS] [--threads N] [--text] [--deflate] [--json]\n\
+         \x20      loadgen --idle N [--server-pid PID] [--hold SECS] [--deflate] [--json]\n\
          \x20      loadgen --handshakes [--threads N] [--duration SECS] [--json]\n\
          \x20      loadgen --rate R [--conns C] [--active N] ...   (latency at a fixed load)\n\
          \x20      loadgen --push ws|sse|long-poll|short-poll [--clients N] ...   (pushed stream)\n\
@@ -102,6 +110,7 @@ fn parse_args() -> Args {
         hold: 1.0,
         tls: None,
         handshakes: false,
+        deflate: false,
     };
     let mut tls = false;
     let mut ca: Option<String> = None;
@@ -127,6 +136,7 @@ fn parse_args() -> Args {
             "--tls" => tls = true,
             "--tls-ca" => ca = Some(v()),
             "--handshakes" => a.handshakes = true,
+            "--deflate" => a.deflate = true,
             "-h" | "--help" => usage(0),
             _ => usage(2),
         }
@@ -171,6 +181,8 @@ fn main() {
 struct Patterns {
     payloads: Vec<Vec<u8>>,
     frames: Vec<Vec<u8>>,
+    /// The frames are compressed (permessage-deflate).
+    deflate: bool,
 }
 
 impl Patterns {
@@ -195,23 +207,55 @@ impl Patterns {
             frames.push(frame);
             payloads.push(payload);
         }
-        Patterns { payloads, frames }
+        Patterns {
+            payloads,
+            frames,
+            deflate: false,
+        }
+    }
+
+    /// Re-encodes every frame compressed (permessage-deflate, RSV1), each message on its
+    /// own: valid whatever context takeover was agreed, and within any window (9 bits,
+    /// which a zlib stream keeps within 8's reach too). Returns raw / compressed payload
+    /// bytes.
+    fn compress(&mut self, text: bool) -> f64 {
+        self.deflate = true;
+        let mut z = Compressor::with_window(9, false, 6);
+        let (mut raw, mut wire) = (0, 0);
+        let opcode = if text { Opcode::Text } else { Opcode::Binary };
+        for (k, (payload, frame)) in self.payloads.iter().zip(&mut self.frames).enumerate() {
+            let key = (0x9e37_79b9u32.wrapping_mul(k as u32 + 1)).to_be_bytes();
+            let c = z.compress(payload);
+            raw += payload.len();
+            wire += c.len();
+            frame.clear();
+            encode_client_frame_rsv(true, 0b100, opcode, &c, key, frame);
+        }
+        raw as f64 / wire.max(1) as f64
     }
 }
 
-/// [`connect`] without TLS, for the modes that speak plain TCP only (paced, push).
+/// [`connect`] without TLS or compression, for the modes that speak plain TCP only
+/// (paced, push).
 fn connect_plain(addr: SocketAddr, path: &str) -> Result<std::net::TcpStream, String> {
-    match connect(addr, path, None)? {
+    match connect(addr, path, None, false)? {
         Sock::Tcp(s) => Ok(s),
         Sock::Tls(_) => Err("TLS where none was asked for".into()),
     }
 }
 
-/// Connects (with TLS if `tls`) and completes the opening handshake (blocking), leaving
-/// the socket blocking.
-fn connect(addr: SocketAddr, path: &str, tls: Option<&TlsClient>) -> Result<Sock, String> {
+/// Connects (with TLS if `tls`; offering permessage-deflate as Chromium does if
+/// `deflate`) and completes the opening handshake (blocking), leaving the socket blocking.
+fn connect(
+    addr: SocketAddr,
+    path: &str,
+    tls: Option<&TlsClient>,
+    deflate: bool,
+) -> Result<Sock, String> {
     let mut s = Sock::connect(addr, HANDSHAKE_TIMEOUT, tls)?;
-    let req = upgrade_request(&addr.to_string(), path, HANDSHAKE_KEY, &[]);
+    let offer = [("Sec-WebSocket-Extensions", CHROMIUM_OFFER)];
+    let extra: &[(&str, &str)] = if deflate { &offer } else { &[] };
+    let req = upgrade_request(&addr.to_string(), path, HANDSHAKE_KEY, extra);
     s.write_all(&req).map_err(|e| e.to_string())?;
     s.flush().map_err(|e| e.to_string())?;
     // Read byte-wise up to the end of the head: the server sends nothing after it until
@@ -244,6 +288,13 @@ fn connect(addr: SocketAddr, path: &str, tls: Option<&TlsClient>) -> Result<Sock
         .contains(&accept.to_ascii_lowercase())
     {
         return Err("wrong Sec-WebSocket-Accept".into());
+    }
+    if deflate
+        && !text
+            .to_ascii_lowercase()
+            .contains("sec-websocket-extensions: permessage-deflate")
+    {
+        return Err("permessage-deflate not negotiated".into());
     }
     s.tcp().set_read_timeout(None).map_err(|e| e.to_string())?;
     Ok(s)
@@ -285,6 +336,12 @@ struct Reader {
     msg_off: usize,
     in_message: bool,
     mismatch: bool,
+    /// With `--deflate`: inflates compressed replies (RSV1), keeping the server's context
+    /// (a 15-bit window reads any smaller one; with no takeover the history goes unused).
+    inflater: Option<Box<Inflater>>,
+    /// The current message is compressed: its payload is gathered here, then inflated and
+    /// compared whole.
+    compressed: Option<Vec<u8>>,
 }
 
 /// What the reader saw in a chunk of input.
@@ -296,8 +353,10 @@ struct Seen {
 }
 
 impl Reader {
-    fn new() -> Reader {
+    fn new(deflate: bool) -> Reader {
         Reader {
+            inflater: deflate.then(|| Box::new(Inflater::new(15, true))),
+            compressed: None,
             hdr: [0; 14],
             hdr_len: 0,
             remaining: 0,
@@ -315,7 +374,9 @@ impl Reader {
         while !data.is_empty() && !seen.closed {
             if self.in_payload {
                 let take = (self.remaining.min(data.len() as u64)) as usize;
-                if self.kind == Payload::Data {
+                if let (Payload::Data, Some(z)) = (self.kind, &mut self.compressed) {
+                    z.extend_from_slice(&data[..take]);
+                } else if self.kind == Payload::Data {
                     let exp = expected.get(seen.messages);
                     let end = self.msg_off + take;
                     if end > exp.len() || exp[self.msg_off..end] != data[..take] {
@@ -365,8 +426,13 @@ impl Reader {
             l => l as u64,
         };
         self.hdr_len = 0;
-        if b1 & 0x80 != 0 || b0 & 0x70 != 0 {
+        // RSV1 starts a compressed message when deflate was negotiated.
+        let rsv1_ok = self.inflater.is_some() && !self.in_message && matches!(b0 & 0x0f, 1 | 2);
+        if b1 & 0x80 != 0 || b0 & if rsv1_ok { 0x30 } else { 0x70 } != 0 {
             seen.errors += 1; // masked server frame or RSV bits: protocol error
+        }
+        if matches!(b0 & 0x0f, 1 | 2) {
+            self.compressed = (rsv1_ok && b0 & 0x40 != 0).then(Vec::new);
         }
         self.fin = b0 & 0x80 != 0;
         self.kind = Payload::Data;
@@ -402,6 +468,18 @@ impl Reader {
         self.in_payload = false;
         if self.kind == Payload::Skip || !self.fin {
             return;
+        }
+        if let (Some(z), Some(inf)) = (self.compressed.take(), self.inflater.as_deref_mut()) {
+            let exp = expected.get(seen.messages);
+            let mut out = Vec::with_capacity(exp.len());
+            let mut sink = |c: &[u8]| -> Result<(), InflateError> {
+                out.extend_from_slice(c);
+                Ok(())
+            };
+            let ok =
+                inf.feed(&z, 1 << 26, &mut sink).is_ok() && inf.finish(1 << 26, &mut sink).is_ok();
+            self.mismatch = !ok || out != exp;
+            self.msg_off = out.len();
         }
         if self.mismatch || self.msg_off != expected.get(seen.messages).len() {
             seen.errors += 1;
@@ -500,12 +578,16 @@ struct Totals {
 }
 
 fn load(args: &Args) -> bool {
-    let patterns = std::sync::Arc::new(Patterns::new(args.size, args.text));
+    let mut patterns = Patterns::new(args.size, args.text);
+    // permessage-deflate: the payloads go out compressed; compressed replies are inflated
+    // whole (per connection, with the server's context) and compared.
+    let ratio = args.deflate.then(|| patterns.compress(args.text));
+    let patterns = std::sync::Arc::new(patterns);
     // Connect everything first (sequentially), then start all threads at once.
     let mut per_thread: Vec<Vec<Sock>> = (0..args.threads).map(|_| Vec::new()).collect();
     let mut errors = Vec::new();
     for i in 0..args.conns {
-        match connect(args.addr, &args.path, args.tls.as_ref()) {
+        match connect(args.addr, &args.path, args.tls.as_ref(), args.deflate) {
             Ok(s) => per_thread[i % args.threads].push(s),
             Err(e) => errors.push(e),
         }
@@ -546,7 +628,8 @@ fn load(args: &Args) -> bool {
         println!(
             "{{\"mode\":\"load\",\"conns\":{},\"window\":{},\"size\":{},\"duration\":{:.3},\
              \"messages\":{},\"msgs_per_s\":{:.1},\"mb_per_s\":{:.3},\"p50_us\":{:.1},\
-             \"p99_us\":{:.1},\"p999_us\":{:.1},\"errors\":{},\"client_cpu_s\":{:.3}}}",
+             \"p99_us\":{:.1},\"p999_us\":{:.1},\"errors\":{},\"client_cpu_s\":{:.3},\
+             \"deflate_ratio\":{}}}",
             args.conns,
             args.window,
             args.size,
@@ -558,7 +641,8 @@ fn load(args: &Args) -> bool {
             p99,
             p999,
             t.errors,
-            own_cpu_secs()
+            own_cpu_secs(),
+            ratio.map_or("null".into(), |r| format!("{r:.3}"))
         );
     } else {
         println!(
@@ -595,7 +679,7 @@ fn run_thread(socks: Vec<Sock>, p: &Patterns, window: usize, deadline: Instant) 
         ep.add(s.tcp().as_raw_fd(), libc::EPOLLIN, i as u64);
         let mut c = Conn {
             s,
-            reader: Reader::new(),
+            reader: Reader::new(p.deflate),
             sent: 0,
             received: 0,
             times: VecDeque::with_capacity(window),
@@ -773,7 +857,7 @@ fn idle(args: &Args, n: usize) -> bool {
     let mut socks = Vec::with_capacity(n);
     let mut errors = Vec::new();
     for _ in 0..n {
-        match connect(args.addr, &args.path, args.tls.as_ref()) {
+        match connect(args.addr, &args.path, args.tls.as_ref(), args.deflate) {
             Ok(s) => socks.push(s),
             Err(e) => {
                 errors.push(e);
@@ -788,7 +872,10 @@ fn idle(args: &Args, n: usize) -> bool {
     let after = rss(args.server_pid);
     // One echo on every connection: proves they are alive, and shows what a connection
     // that has carried a message and gone idle again holds.
-    let p = Patterns::new(16, false);
+    let mut p = Patterns::new(16, false);
+    if args.deflate {
+        p.compress(false);
+    }
     let mut buf = vec![0u8; 4096];
     for (i, s) in socks.iter_mut().enumerate() {
         let k = i % PATTERNS;
@@ -801,7 +888,7 @@ fn idle(args: &Args, n: usize) -> bool {
             errors.push(format!("write: {e}"));
             continue;
         }
-        let mut reader = Reader::new();
+        let mut reader = Reader::new(args.deflate);
         let mut seen = Seen::default();
         let expected = Expect {
             payloads: &p.payloads,
@@ -917,7 +1004,7 @@ fn handshakes(args: &Args) -> bool {
 
 /// One connection: connect (TLS handshake), upgrade, one echo, close handshake.
 fn one_cycle(a: &Args, p: &Patterns, buf: &mut [u8], k: usize) -> Result<(), String> {
-    let mut s = connect(a.addr, &a.path, a.tls.as_ref())?;
+    let mut s = connect(a.addr, &a.path, a.tls.as_ref(), false)?;
     let io = |e: std::io::Error| e.to_string();
     s.tcp()
         .set_read_timeout(Some(HANDSHAKE_TIMEOUT))
@@ -932,7 +1019,7 @@ fn one_cycle(a: &Args, p: &Patterns, buf: &mut [u8], k: usize) -> Result<(), Str
         &mut bye,
     );
     s.flush().map_err(io)?;
-    let mut reader = Reader::new();
+    let mut reader = Reader::new(false);
     let mut seen = Seen::default();
     let expected = Expect {
         payloads: &p.payloads,

@@ -839,3 +839,140 @@ pub async fn ws_subprotocol_selection<H: Harness>() {
         );
     }
 }
+
+/// permessage-deflate, end to end: the framework answers Chromium's offer with the default
+/// preset, inflates a compressed client message, compresses the echo (RSV1) above the
+/// threshold and not below, sends `send_message_uncompressed` as it is, and a `Hub`
+/// broadcast reaches many deflate members. Off by default: no offer is answered then.
+pub async fn ws_deflate<H: Harness>() {
+    use wirelane_core::proto::ws::deflate::{Compressor, InflateError, Inflater};
+    use wirelane_core::proto::ws::{encode_client_frame_rsv, DeflateConfig};
+    let offer = [(
+        "Sec-WebSocket-Extensions",
+        "permessage-deflate; client_max_window_bits",
+    )];
+    // Off by default.
+    let plain = echo_server::<H>();
+    let mut c = Conn::connect(plain.addr()).await;
+    c.send(client::upgrade_request("/ws", &offer)).await;
+    let head = c.read_head().await;
+    assert_eq!(head.status, 101);
+    assert_eq!(head.header("sec-websocket-extensions"), None);
+
+    let hub = Hub::new(SlowClientPolicy::DropMessage);
+    let h2 = hub.clone();
+    let server = TestServer::start::<H, _, _>(|s| async move {
+        s.enable_ws_deflate().await;
+        s.route("/ws", echo).await;
+        s.route("/secret", |ctx: Context| async move {
+            let _ = ctx.send_message_uncompressed("x".repeat(500)).await;
+            while ctx.recv_message().await.is_some() {}
+        })
+        .await;
+        s.route("/room", move |ctx: Context| {
+            let hub = h2.clone();
+            async move {
+                let _me = hub.join("room", ctx.sender());
+                while let Some(msg) = ctx.recv_message().await {
+                    hub.publish("room", msg);
+                }
+            }
+        })
+        .await;
+    });
+    let open = |path: &'static str| {
+        let addr = server.addr();
+        async move {
+            let mut c = Conn::connect(addr).await;
+            c.send(client::upgrade_request(path, &offer)).await;
+            let head = c.read_head().await;
+            assert_eq!(head.status, 101);
+            let ext = head.header("sec-websocket-extensions").map(str::to_owned);
+            assert_eq!(
+                ext.as_deref(),
+                Some(
+                    DeflateParams::negotiate(&[offer[0].1], &DeflateConfig::default())
+                        .unwrap()
+                        .response_header()
+                        .as_str()
+                )
+            );
+            c
+        }
+    };
+    use wirelane_core::proto::ws::DeflateParams;
+    let inflate = |inf: &mut Inflater, data: &[u8]| {
+        let mut out = Vec::new();
+        let mut sink = |c: &[u8]| -> Result<(), InflateError> {
+            out.extend_from_slice(c);
+            Ok(())
+        };
+        inf.feed(data, u64::MAX, &mut sink).expect("inflates");
+        inf.finish(u64::MAX, &mut sink).expect("inflates");
+        out
+    };
+    let mut c = open("/ws").await;
+    let mut z = Compressor::with_window(9, true, 6);
+    let mut inf = Inflater::new(15, true);
+    for text in [
+        "{\"symbol\":\"AAPL\",\"price\":123.45,\"volume\":1000,\"type\":\"market_data\"}",
+        "hi",
+    ] {
+        let mut frame = Vec::new();
+        encode_client_frame_rsv(
+            true,
+            0b100,
+            Opcode::Text,
+            &z.compress(text.as_bytes()),
+            [1, 2, 3, 4],
+            &mut frame,
+        );
+        c.send(frame).await;
+        let f = c.read_frame().await;
+        assert_eq!(f.opcode, Opcode::Text);
+        if text.len() >= 64 {
+            assert_eq!(f.rsv, 0b100, "echo compressed");
+            assert_eq!(inflate(&mut inf, &f.payload), text.as_bytes());
+        } else {
+            assert_eq!(
+                (f.rsv, f.payload.as_slice()),
+                (0, text.as_bytes()),
+                "below the threshold"
+            );
+        }
+    }
+    let mut s = open("/secret").await;
+    let f = s.read_frame().await;
+    assert_eq!(
+        (f.rsv, f.payload.len()),
+        (0, 500),
+        "sent uncompressed on request"
+    );
+
+    // A broadcast to many deflate members (default preset: each compresses with its own
+    // context, and each inflates to the same text).
+    let mut members = Vec::new();
+    for _ in 0..20 {
+        members.push(open("/room").await);
+    }
+    assert!(eventually(crate::STEP_TIMEOUT, || hub.members("room") == 20).await);
+    let text = "market update: ".repeat(10);
+    let mut frame = Vec::new();
+    encode_client_frame_rsv(
+        true,
+        0,
+        Opcode::Text,
+        text.as_bytes(),
+        [1, 2, 3, 4],
+        &mut frame,
+    );
+    members[0].send(frame).await;
+    for m in &mut members {
+        let f = m.read_frame().await;
+        assert_eq!(f.rsv, 0b100);
+        assert_eq!(
+            inflate(&mut Inflater::new(15, true), &f.payload),
+            text.as_bytes()
+        );
+    }
+}

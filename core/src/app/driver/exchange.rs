@@ -318,7 +318,15 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
                 return;
             };
             let chosen = protocol.map(|i| self.conn.config.ws_protocols[usize::from(i)].as_str());
-            let Ok(leftover) = h.accept_upgrade(request.response(chosen, Vec::new())) else {
+            // permessage-deflate: the first acceptable offer, if the server has it on.
+            let deflate = (self.server.app.ws_config.deflate.as_ref())
+                .and_then(|c| ws::DeflateParams::negotiate(request.extensions(), c));
+            let extensions = deflate.iter().map(|p| {
+                let v = p.response_header();
+                ("Sec-WebSocket-Extensions".into(), v.into())
+            });
+            let Ok(leftover) = h.accept_upgrade(request.response(chosen, extensions.collect()))
+            else {
                 return;
             };
             // The 101 (and anything queued before it) goes out first: the WebSocket takes
@@ -326,6 +334,9 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
             let pending = std::mem::take(h.output());
             let mut w = WsConnection::with_shared_config(self.server.app.ws_config.clone(), now);
             *w.output() = pending;
+            if let Some(p) = deflate {
+                w.enable_deflate(p);
+            }
             if !leftover.is_empty() {
                 w.handle_input(&leftover, now);
             }

@@ -3,8 +3,8 @@
 //! This is the one module of the crate that uses `unsafe` (allowed on [`Assembly::finish`]
 //! alone): a finished text message becomes a `String` without a second UTF-8 pass. The
 //! invariant that makes that sound is kept by this module alone: the fields are private,
-//! and the only way to add bytes is [`Assembly::append_masked`], which validates what it
-//! adds before it returns. Nothing outside can put a byte into the buffer that the
+//! and the only ways to add bytes are [`Assembly::append_masked`] and [`Assembly::append`],
+//! which validate what they add before they return. Nothing outside can put a byte into the buffer that the
 //! validator did not see.
 
 use super::mask::unmask_into;
@@ -58,6 +58,31 @@ impl Assembly {
     ) -> Result<(), Utf8Error> {
         let start = self.buf.len();
         unmask_into(&mut self.buf, masked, key, phase);
+        self.validate_from(start)
+    }
+
+    /// Makes room for `additional` more bytes, growing by doubling but never past `cap`
+    /// bytes in all (when the message may not grow past `cap`, so an inflated message
+    /// allocates no more than its limit).
+    pub(crate) fn reserve_within(&mut self, additional: usize, cap: usize) {
+        let need = self.buf.len() + additional;
+        if need > self.buf.capacity() {
+            let target = need.max(self.buf.capacity() * 2).min(cap.max(need));
+            self.buf.reserve_exact(target - self.buf.len());
+        }
+    }
+
+    /// Appends `data` (already unmasked: an inflated piece of a compressed message),
+    /// validating it if the message is text. Errors as [`Assembly::append_masked`].
+    pub(crate) fn append(&mut self, data: &[u8]) -> Result<(), Utf8Error> {
+        let start = self.buf.len();
+        self.buf.extend_from_slice(data);
+        self.validate_from(start)
+    }
+
+    /// Validates what was just added from `start` on (text only), dropping everything on
+    /// error so the invariant holds.
+    fn validate_from(&mut self, start: usize) -> Result<(), Utf8Error> {
         if self.kind == DataKind::Text {
             if let Err(e) = self.utf8.feed(&self.buf[start..]) {
                 // The validator's state is undefined after an error: start over empty, which
@@ -81,8 +106,9 @@ impl Assembly {
                 debug_assert!(std::str::from_utf8(&self.buf).is_ok());
                 // SAFETY: by the type's invariant, every byte of `buf` went through
                 // `utf8.feed`, in order and nothing else did (the fields are private to this
-                // module and `append_masked` is the only writer; `new` empties the buffer
-                // and the error path empties it again). `Utf8Validator::feed` accepts a
+                // module; `append_masked` and `append` are the only writers and both end in
+                // `validate_from`; `new` empties the buffer and the error path empties it
+                // again). `Utf8Validator::feed` accepts a
                 // stream only if it is valid UTF-8 up to a cut-short final code point (it is
                 // std's `from_utf8` on every piece plus the carried bytes across pieces),
                 // and `finish` just checked that nothing was cut short. So `buf` is UTF-8.

@@ -20,9 +20,23 @@ pub fn encode_client_frame(
     mask_key: [u8; 4],
     out: &mut Vec<u8>,
 ) {
+    encode_client_frame_rsv(fin, 0, opcode, payload, mask_key, out);
+}
+
+/// [`encode_client_frame`] with the RSV bits `rsv` (RSV1 = `0b100`: the first frame of a
+/// permessage-deflate compressed message, whose payload comes from a
+/// [`Compressor`](super::deflate::Compressor)).
+pub fn encode_client_frame_rsv(
+    fin: bool,
+    rsv: u8,
+    opcode: Opcode,
+    payload: &[u8],
+    mask_key: [u8; 4],
+    out: &mut Vec<u8>,
+) {
     let header = FrameHeader {
         fin,
-        rsv: 0,
+        rsv,
         opcode,
         mask: Some(mask_key),
         payload_len: payload.len() as u64,

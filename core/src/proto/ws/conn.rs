@@ -50,10 +50,19 @@
 //! - **Output**: unmasked frames with minimal length encoding; a frame header goes into the
 //!   [`OutQueue`] tail, a payload of 1 KiB or more is queued as its own [`Bytes`] without a
 //!   copy. [`WsLimits::max_outgoing_frame_size`] splits long messages into fragments.
+//! - **permessage-deflate** ([`WsConnection::enable_deflate`], RFC 7692): RSV1 marks a
+//!   compressed message and is accepted only on its first frame (elsewhere, or when not
+//!   negotiated: 1002). Its payload is unmasked and inflated as it arrives, in pieces of at
+//!   most 8 KiB; [`WsLimits::max_message_size`] applies to the wire size and, after every
+//!   piece, to the inflated size, so a bomb fails with 1009 having buffered at most the
+//!   limit. Corrupt DEFLATE data: 1007. Sent messages of at least the threshold are
+//!   compressed (control frames never are); [`WsConnection::send_uncompressed`] opts one
+//!   out.
 //! - After [`WsEvent::Closed`], `poll_event` returns `None` and input is ignored.
 
 use super::assembly::Assembly;
 use super::close::{parse_close_payload, truncate_reason, CloseCode, CloseFrame};
+use super::deflate::{DeflateConfig, DeflateParams, PerMessageDeflate, PreparedMessage};
 use super::error::{WsError, WsUsageError};
 use super::frame::{FrameHeader, Opcode, MAX_CONTROL_PAYLOAD};
 use super::mask::{apply_mask, unmask_into};
@@ -81,6 +90,10 @@ pub struct WsConfig {
     /// [`WsEvent::Message`]s (for messages too large to hold in memory; the limits still
     /// apply, so raise them along with this).
     pub stream_fragments: bool,
+    /// permessage-deflate: how offers are answered. `None` (the default) declines them
+    /// all. Used by whoever answers the handshake (the framework does);
+    /// [`WsConnection::enable_deflate`] turns it on for one connection.
+    pub deflate: Option<DeflateConfig>,
 }
 
 /// The state of the close handshake.
@@ -149,6 +162,10 @@ struct InFrame {
 struct Incoming {
     fragments: usize,
     size: u64,
+    /// RSV1 was set on its first frame: the payload is DEFLATE data.
+    compressed: bool,
+    /// Compressed only: the inflated size so far.
+    inflated: u64,
     data: Receiving,
 }
 
@@ -202,6 +219,8 @@ pub struct WsConnection {
     last_input: Instant,
     last_ping: Instant,
     close_deadline: Option<Instant>,
+    /// permessage-deflate, when negotiated (boxed: most connections have none).
+    deflate: Option<Box<PerMessageDeflate>>,
 }
 
 impl WsConnection {
@@ -228,7 +247,29 @@ impl WsConnection {
             last_input: now,
             last_ping: now,
             close_deadline: None,
+            deflate: None,
         }
+    }
+
+    /// Turns on permessage-deflate with the parameters agreed in the handshake (the
+    /// response must carry [`DeflateParams::response_header`]). Call it before the first
+    /// input.
+    pub fn enable_deflate(&mut self, params: DeflateParams) {
+        self.deflate = Some(Box::new(PerMessageDeflate::new(params)));
+    }
+
+    /// The permessage-deflate parameters in force, if it was negotiated.
+    pub fn deflate_params(&self) -> Option<&DeflateParams> {
+        self.deflate.as_deref().map(|d| &d.params)
+    }
+
+    /// Bytes of deflate state an idle connection keeps after
+    /// [`WsConnection::release_idle_buffers`] (the context-takeover windows; 0 without
+    /// takeover or deflate).
+    pub fn deflate_idle_bytes(&self) -> usize {
+        self.deflate
+            .as_deref()
+            .map_or(0, PerMessageDeflate::idle_bytes)
     }
 
     /// The configuration.
@@ -266,6 +307,7 @@ impl WsConnection {
         }
         let Some(Incoming {
             data: Receiving::Assembled(a),
+            compressed: false,
             ..
         }) = self.msg.as_deref_mut()
         else {
@@ -408,6 +450,9 @@ impl WsConnection {
         }
         self.recycled = Vec::new();
         self.out.release_idle();
+        if let Some(d) = self.deflate.as_deref_mut() {
+            d.release();
+        }
     }
 
     /// Whether reading more is useful now: the connection is not closed, the last input has been parsed (`poll_event` returned `None` since), and less than
@@ -439,12 +484,83 @@ impl WsConnection {
     /// Sends one whole message, split into frames of at most
     /// [`WsLimits::max_outgoing_frame_size`] bytes. Payloads of 1 KiB or more are queued
     /// without a copy. A text payload must be UTF-8.
+    ///
+    /// With permessage-deflate, a payload of at least the threshold is sent compressed
+    /// (uncompressed instead when that would not make it smaller and no context is kept).
     pub fn send(&mut self, kind: DataKind, payload: Bytes) -> Result<(), WsUsageError> {
+        self.send_with(kind, payload, true)
+    }
+
+    /// Sends one whole message like [`WsConnection::send`], never compressed (for data that
+    /// is already compressed, or a secret that should not share a compression context with
+    /// attacker-chosen data).
+    pub fn send_uncompressed(
+        &mut self,
+        kind: DataKind,
+        payload: Bytes,
+    ) -> Result<(), WsUsageError> {
+        self.send_with(kind, payload, false)
+    }
+
+    /// Sends a message prepared for many connections: with permessage-deflate negotiated
+    /// without server context takeover, it is compressed once per distinct setting and the
+    /// compressed bytes are shared (see [`PreparedMessage`]).
+    pub fn send_prepared(&mut self, msg: &mut PreparedMessage) -> Result<(), WsUsageError> {
+        self.check_open()?;
+        let kind = msg.kind();
+        if let Some(d) = self.deflate.as_deref_mut() {
+            if d.compresses(msg.payload().len()) {
+                let compressed = if d.compressor.shareable() {
+                    msg.compressed_for(&mut d.compressor)
+                } else {
+                    Some(Bytes::from(d.compressor.compress(msg.payload())))
+                };
+                if let Some(c) = compressed {
+                    self.write_message(kind, c, true);
+                    return Ok(());
+                }
+            }
+        }
+        self.write_message(kind, msg.payload().clone(), false);
+        Ok(())
+    }
+
+    fn send_with(
+        &mut self,
+        kind: DataKind,
+        payload: Bytes,
+        compress: bool,
+    ) -> Result<(), WsUsageError> {
         self.check_open()?;
         debug_assert!(
             kind == DataKind::Binary || std::str::from_utf8(&payload).is_ok(),
             "text message payload is not UTF-8"
         );
+        if let Some(c) = self.compressed(compress, &payload) {
+            self.write_message(kind, Bytes::from(c), true);
+        } else {
+            self.write_message(kind, payload, false);
+        }
+        Ok(())
+    }
+
+    /// The compressed payload, if this message goes out compressed.
+    fn compressed(&mut self, compress: bool, payload: &[u8]) -> Option<Vec<u8>> {
+        let d = self.deflate.as_deref_mut().filter(|_| compress)?;
+        if !d.compresses(payload.len()) {
+            return None;
+        }
+        let c = d.compressor.compress(payload);
+        // Without context takeover a message may go out as it is when compressing did not
+        // help; with it, the peer must see what the compressor saw.
+        if d.compressor.shareable() && c.len() >= payload.len() {
+            return None;
+        }
+        Some(c)
+    }
+
+    /// Queues a message's frames (RSV1 on the first if `compressed`).
+    fn write_message(&mut self, kind: DataKind, payload: Bytes, compressed: bool) {
         let first = data_opcode(kind);
         let max = self
             .config
@@ -453,8 +569,8 @@ impl WsConnection {
             .unwrap_or(usize::MAX)
             .max(1);
         if payload.len() <= max {
-            write_data(&mut self.out, first, true, payload);
-            return Ok(());
+            write_data(&mut self.out, first, true, compressed, payload);
+            return;
         }
         let mut offset = 0;
         while offset < payload.len() {
@@ -468,11 +584,11 @@ impl WsConnection {
                 &mut self.out,
                 op,
                 end == payload.len(),
+                compressed && offset == 0,
                 payload.slice(offset..end),
             );
             offset = end;
         }
-        Ok(())
     }
 
     /// Sends one whole message like [`WsConnection::send`], copying `payload` into the
@@ -489,6 +605,10 @@ impl WsConnection {
             kind == DataKind::Binary || std::str::from_utf8(payload).is_ok(),
             "text message payload is not UTF-8"
         );
+        if let Some(c) = self.compressed(true, payload) {
+            self.write_message(kind, Bytes::from(c), true);
+            return Ok(());
+        }
         write_copied(&mut self.out, data_opcode(kind), payload);
         Ok(())
     }
@@ -575,6 +695,9 @@ impl WsConnection {
         self.state = WsState::Closed;
         self.inbuf = BytesMut::new();
         self.msg = None;
+        if let Some(d) = self.deflate.as_deref_mut() {
+            d.inflater.abort();
+        }
         self.ending = Ending::Error(e);
         self.queue_closed();
     }
@@ -640,7 +763,7 @@ impl WsConnection {
                 let Some((h, n)) = FrameHeader::decode(&self.inbuf)? else {
                     return Ok(Step::NeedMore);
                 };
-                h.check_client_frame()?;
+                h.check_client_frame_with(self.deflate.is_some())?;
                 self.begin_frame(&h)?;
                 self.inbuf.advance(n);
                 self.read = Read::Payload(InFrame {
@@ -687,6 +810,8 @@ impl WsConnection {
                 self.msg = Some(Box::new(Incoming {
                     fragments: 0,
                     size: 0,
+                    compressed: h.rsv & 0b100 != 0,
+                    inflated: 0,
                     data,
                 }));
             }
@@ -700,8 +825,9 @@ impl WsConnection {
         if m.size > l.max_message_size {
             return Err(WsError::MessageTooLarge);
         }
-        if let Receiving::Assembled(a) = &mut m.data {
-            // Bounded by the limits checked above.
+        if let (Receiving::Assembled(a), false) = (&mut m.data, m.compressed) {
+            // Bounded by the limits checked above. (A compressed message grows as it is
+            // inflated instead.)
             a.reserve(h.payload_len as usize);
         }
         Ok(())
@@ -725,24 +851,61 @@ impl WsConnection {
             Read::Payload(f)
         };
 
-        let m = self.msg.as_mut().expect("data frame without a message");
+        let max = self.config.limits.max_message_size;
+        let m: &mut Incoming = self.msg.as_mut().expect("data frame without a message");
         let last = complete && f.fin;
-        match &mut m.data {
-            Receiving::Streamed { kind, utf8 } => {
+        let Incoming {
+            data,
+            compressed,
+            inflated,
+            ..
+        } = m;
+        let inflater = match (*compressed, self.deflate.as_deref_mut()) {
+            (true, Some(d)) => {
                 apply_mask(&mut self.inbuf[..take], f.key, phase);
-                if *kind == DataKind::Text {
-                    utf8.feed(&self.inbuf[..take])
-                        .map_err(|_| WsError::InvalidUtf8)?;
-                    if last {
-                        utf8.finish().map_err(|_| WsError::InvalidUtf8)?;
-                    }
-                }
+                Some(&mut d.inflater)
+            }
+            _ => None,
+        };
+        match data {
+            Receiving::Streamed { kind, utf8 } => {
                 let kind = *kind;
-                let data = self.inbuf.split_to(take).freeze();
+                let data = if let Some(inflater) = inflater {
+                    let mut out = BytesMut::new();
+                    let mut sink = |c: &[u8]| {
+                        if kind == DataKind::Text {
+                            utf8.feed(c).map_err(|_| WsError::InvalidUtf8)?;
+                        }
+                        out.extend_from_slice(c);
+                        Ok(())
+                    };
+                    let input = &self.inbuf[..take];
+                    *inflated += inflater.feed::<WsError>(
+                        input,
+                        max.saturating_sub(*inflated),
+                        &mut sink,
+                    )?;
+                    if last {
+                        *inflated +=
+                            inflater.finish::<WsError>(max.saturating_sub(*inflated), &mut sink)?;
+                    }
+                    self.inbuf.advance(take);
+                    out.freeze()
+                } else {
+                    apply_mask(&mut self.inbuf[..take], f.key, phase);
+                    if kind == DataKind::Text {
+                        utf8.feed(&self.inbuf[..take])
+                            .map_err(|_| WsError::InvalidUtf8)?;
+                    }
+                    self.inbuf.split_to(take).freeze()
+                };
+                if last && kind == DataKind::Text {
+                    utf8.finish().map_err(|_| WsError::InvalidUtf8)?;
+                }
                 if last {
                     self.msg = None;
                 }
-                if take > 0 || last {
+                if !data.is_empty() || last {
                     return Ok(Step::Event(WsEvent::Fragment {
                         kind,
                         data,
@@ -752,8 +915,25 @@ impl WsConnection {
                 Ok(Step::Continue)
             }
             Receiving::Assembled(a) => {
-                a.append_masked(&self.inbuf[..take], f.key, phase)
-                    .map_err(|_| WsError::InvalidUtf8)?;
+                if let Some(inflater) = inflater {
+                    let mut sink = |c: &[u8]| {
+                        a.reserve_within(c.len(), max as usize);
+                        a.append(c).map_err(|_| WsError::InvalidUtf8)
+                    };
+                    let input = &self.inbuf[..take];
+                    *inflated += inflater.feed::<WsError>(
+                        input,
+                        max.saturating_sub(*inflated),
+                        &mut sink,
+                    )?;
+                    if last {
+                        *inflated +=
+                            inflater.finish::<WsError>(max.saturating_sub(*inflated), &mut sink)?;
+                    }
+                } else {
+                    a.append_masked(&self.inbuf[..take], f.key, phase)
+                        .map_err(|_| WsError::InvalidUtf8)?;
+                }
                 self.inbuf.advance(take);
                 if last {
                     let Some(Incoming {
@@ -817,9 +997,12 @@ impl WsConnection {
     }
 }
 
-/// Queues a data frame: header in the tail, payload by reference when large.
-fn write_data(out: &mut OutQueue, op: Opcode, fin: bool, payload: Bytes) {
-    let (h, n) = FrameHeader::new(op, fin, payload.len() as u64).to_array();
+/// Queues a data frame: header in the tail, payload by reference when large. `rsv1`: the
+/// first frame of a compressed message.
+fn write_data(out: &mut OutQueue, op: Opcode, fin: bool, rsv1: bool, payload: Bytes) {
+    let mut h = FrameHeader::new(op, fin, payload.len() as u64);
+    h.rsv = if rsv1 { 0b100 } else { 0 };
+    let (h, n) = h.to_array();
     out.extend_from_slice(&h[..n]);
     if !payload.is_empty() {
         out.push(payload);

@@ -43,6 +43,9 @@ pub enum WsError {
     InvalidClosePayload,
     /// A close frame whose reason is not valid UTF-8 (§5.5.1). 1007.
     InvalidCloseReason,
+    /// A compressed message (permessage-deflate) whose payload is not valid DEFLATE data.
+    /// 1007.
+    InvalidCompressedData,
     /// The peer sent nothing at all for [`WsLimits::idle_timeout`](crate::proto::WsLimits). 1001.
     IdleTimeout,
 }
@@ -53,7 +56,7 @@ impl WsError {
         use WsError::*;
         match self {
             FrameTooLarge | MessageTooLarge | TooManyFragments => CloseCode::TOO_BIG,
-            InvalidUtf8 | InvalidCloseReason => CloseCode::INVALID_PAYLOAD,
+            InvalidUtf8 | InvalidCloseReason | InvalidCompressedData => CloseCode::INVALID_PAYLOAD,
             IdleTimeout => CloseCode::GOING_AWAY,
             _ => CloseCode::PROTOCOL_ERROR,
         }
@@ -77,6 +80,7 @@ impl fmt::Display for WsError {
             MessageTooLarge => f.write_str("message too large"),
             TooManyFragments => f.write_str("too many fragments"),
             InvalidUtf8 => f.write_str("invalid UTF-8 in text message"),
+            InvalidCompressedData => f.write_str("invalid compressed data"),
             InvalidCloseCode(c) => write!(f, "invalid close code {c}"),
             InvalidClosePayload => f.write_str("close frame payload of 1 byte"),
             InvalidCloseReason => f.write_str("invalid UTF-8 in close reason"),
@@ -111,3 +115,12 @@ impl fmt::Display for WsUsageError {
 }
 
 impl std::error::Error for WsUsageError {}
+
+impl From<super::deflate::InflateError> for WsError {
+    fn from(e: super::deflate::InflateError) -> Self {
+        match e {
+            super::deflate::InflateError::Corrupt => WsError::InvalidCompressedData,
+            super::deflate::InflateError::TooLarge => WsError::MessageTooLarge,
+        }
+    }
+}

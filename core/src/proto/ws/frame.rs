@@ -159,7 +159,19 @@ impl FrameHeader {
     /// apart from those that need the connection's state (continuation, limits): masked, no
     /// RSV bit (we negotiate no extension), control frames final and at most 125 bytes.
     pub fn check_client_frame(&self) -> Result<(), WsError> {
-        if self.rsv != 0 {
+        self.check_client_frame_with(false)
+    }
+
+    /// [`FrameHeader::check_client_frame`] on a connection that negotiated
+    /// permessage-deflate when `rsv1_allowed`: RSV1 may then be set on the first frame of a
+    /// data message (RFC 7692 §6.1), never on a control or continuation frame.
+    pub fn check_client_frame_with(&self, rsv1_allowed: bool) -> Result<(), WsError> {
+        let allowed = if rsv1_allowed && matches!(self.opcode, Opcode::Text | Opcode::Binary) {
+            0b100
+        } else {
+            0
+        };
+        if self.rsv & !allowed != 0 {
             return Err(WsError::ReservedBits);
         }
         if self.mask.is_none() {

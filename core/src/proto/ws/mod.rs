@@ -10,8 +10,9 @@
 //! - [`client`]: the client's side of the wire (masked frames, the upgrade request), for
 //!   test clients, load generators and embedded clients.
 //!
-//! No extension is negotiated (RSV bits are a protocol error), so permessage-deflate offers
-//! are ignored.
+//! - [`deflate`]: permessage-deflate (RFC 7692), the one extension: negotiation,
+//!   compression, bounded inflate. Without it being negotiated, RSV bits are a protocol
+//!   error.
 //!
 //! # Driving a [`WsConnection`]
 //!
@@ -89,6 +90,8 @@ pub mod close;
 #[forbid(unsafe_code)]
 pub mod conn;
 #[forbid(unsafe_code)]
+pub mod deflate;
+#[forbid(unsafe_code)]
 pub mod error;
 #[forbid(unsafe_code)]
 pub mod frame;
@@ -101,9 +104,10 @@ pub mod message;
 #[forbid(unsafe_code)]
 pub mod utf8;
 
-pub use client::encode_client_frame;
+pub use client::{encode_client_frame, encode_client_frame_rsv};
 pub use close::{CloseCode, CloseFrame};
 pub use conn::{WsConfig, WsConnection, WsEvent, WsState, RECYCLE_MAX, WAITING_INPUT_MAX};
+pub use deflate::{DeflateConfig, DeflateParams, PreparedMessage};
 pub use error::{WsError, WsUsageError};
 pub use frame::{FrameHeader, Opcode};
 pub use handshake::{accept_key, validate_request, HandshakeError, HandshakeRequest};

@@ -121,7 +121,7 @@ fn run(a: &PacedArgs, active: usize) -> bool {
             ep.add(s.as_raw_fd(), libc::EPOLLIN, i as u64);
             Conn {
                 s,
-                reader: Reader::new(),
+                reader: Reader::new(false),
                 sent: 0,
                 received: 0,
                 due: VecDeque::new(),
