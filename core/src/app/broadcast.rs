@@ -145,6 +145,7 @@ impl Hub {
                 Ok(()) => delivered += 1,
                 Err(TrySendError::Closed) => gone.push(*id),
                 Err(TrySendError::Full) => {
+                    sender.note_full(self.inner.policy == SlowClientPolicy::Disconnect);
                     if self.inner.policy == SlowClientPolicy::Disconnect {
                         let _ = sender.close(CloseCode::POLICY, "too slow to keep up");
                         gone.push(*id);

@@ -40,6 +40,9 @@ pub struct ServerConfig {
     /// WebSocket subprotocols the server speaks, most preferred first (default none). The
     /// handshake answers with the first of these that the client offered.
     pub ws_protocols: Vec<String>,
+    /// Origins whose pages may open a WebSocket (default `None`: any). An upgrade from
+    /// another origin gets `403`; see [`Server::ws_allowed_origins`](super::Server::ws_allowed_origins).
+    pub ws_allowed_origins: Option<super::origin::OriginList>,
 }
 
 /// The subprotocol to answer with, as an index into `supported`: the first of `supported`
@@ -65,6 +68,7 @@ impl Default for ServerConfig {
             shutdown_timeout: Duration::from_secs(10),
             handler_linger: Duration::from_secs(1),
             ws_protocols: Vec::new(),
+            ws_allowed_origins: None,
         }
     }
 }

@@ -10,6 +10,7 @@ mod broadcast;
 mod config;
 mod conn;
 mod context;
+mod cors;
 mod date;
 mod deadlines;
 mod driver;
@@ -18,18 +19,29 @@ mod error;
 pub mod futures_io;
 mod handler;
 pub mod headers;
+#[cfg(feature = "json")]
+mod json;
 pub mod memory;
+pub mod metrics;
+pub mod origin;
 mod router;
 mod runtime;
 mod sender;
 mod server;
+pub mod static_files;
+#[cfg(feature = "tracing")]
+mod trace;
 
 pub use body::{Body, IntoBody};
 pub use broadcast::{Hub, Membership, SlowClientPolicy};
 pub use config::ServerConfig;
 pub use context::Context;
+pub use cors::Cors;
 pub use error::{SendError, ServerError, TrySendError};
 pub use handler::{BoxFuture, Handler};
+#[cfg(feature = "json")]
+pub use json::JsonError;
+pub use metrics::{metrics_handler, Metrics, MetricsHandler, ProtocolErrorKind};
 pub use router::RouteError;
 pub use runtime::{Listener, Runtime, Timer, Transport};
 pub use sender::Sender;
@@ -40,10 +52,12 @@ pub use server::{Server, ServerHandle};
 /// The adapters add only `Server` (with their runtime filled in) and their runtime type.
 pub mod prelude {
     pub use super::headers::*;
+    #[cfg(feature = "json")]
+    pub use super::JsonError;
     pub use super::{
-        Body, BoxFuture, Context, Handler, Hub, IntoBody, Listener, Membership, RouteError,
-        Runtime, SendError, Sender, ServerConfig, ServerError, ServerHandle, SlowClientPolicy,
-        Timer, Transport, TrySendError,
+        metrics_handler, Body, BoxFuture, Context, Cors, Handler, Hub, IntoBody, Listener,
+        Membership, Metrics, MetricsHandler, RouteError, Runtime, SendError, Sender, ServerConfig,
+        ServerError, ServerHandle, SlowClientPolicy, Timer, Transport, TrySendError,
     };
     pub use crate::proto::http::Method;
     pub use crate::proto::ws::{CloseCode, DataKind, Message};
