@@ -21,7 +21,7 @@
 //!
 //! # The chat room and slow clients
 //!
-//! `/room` is built on [`Hub`]: each connection joins the topic `room` with its [`Sender`],
+//! `/room` is built on [`Hub`]: each connection joins the topic `room` with its [`Sender`](wirelane_tokio::Sender),
 //! and every message is published once, its payload shared by all members' queues.
 //! Publishing never waits: each member's outgoing queue is bounded by the server's
 //! `max_outgoing_queue` ([`OUTGOING_QUEUE`] here), and a member whose queue is full when a
