@@ -273,16 +273,20 @@ pub(crate) struct ConnCounts {
 }
 
 impl ConnCounts {
+    // `#[inline]` on these: they run per message, from other codegen units.
+    #[inline]
     pub(crate) fn received(&mut self, bytes: usize) {
         self.messages_in += 1;
         self.bytes_in += bytes as u64;
     }
 
+    #[inline]
     pub(crate) fn sent(&mut self, bytes: usize) {
         self.messages_out += 1;
         self.bytes_out += bytes as u64;
     }
 
+    #[inline]
     pub(crate) fn is_empty(&self) -> bool {
         self.messages_in == 0
             && self.messages_out == 0
@@ -353,10 +357,14 @@ impl Counters {
     }
 
     /// Adds what a connection counted, and clears it (keeping whether it is a WebSocket).
+    #[inline]
     pub(crate) fn take(&self, c: &mut ConnCounts) {
-        if c.is_empty() {
-            return;
+        if !c.is_empty() {
+            self.add(c);
         }
+    }
+
+    fn add(&self, c: &mut ConnCounts) {
         if c.hub_drops > 0 {
             self.hub_drops.fetch_add(u64::from(c.hub_drops), Relaxed);
         }

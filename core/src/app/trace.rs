@@ -21,6 +21,8 @@ use crate::proto::ws::{CloseCode, WsEvent};
 use std::fmt::Display;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context as TaskCx, Poll};
 use std::time::Instant;
 use tracing::{debug, debug_span, field, info_span, Instrument, Span};
 
@@ -55,18 +57,37 @@ impl RequestSpan {
     }
 }
 
-/// `driver`, run inside a new `connection` span.
-pub(crate) fn connection<F: Future>(
-    driver: F,
-    peer: SocketAddr,
-) -> impl Future<Output = F::Output> {
+/// `driver`, run inside a new `connection` span; as it is when the span is disabled, so
+/// that without a subscriber no poll pays for entering and leaving a span.
+pub(crate) fn connection<F: Future + Unpin>(driver: F, peer: SocketAddr) -> Connection<F> {
     let span = info_span!(
         target: "wirelane",
         "connection",
         %peer,
         protocol = "http"
     );
-    driver.instrument(span)
+    if span.is_disabled() {
+        Connection::Plain(driver)
+    } else {
+        Connection::Traced(driver.instrument(span))
+    }
+}
+
+/// A connection's driver, in its span or not (see [`connection`]).
+pub(crate) enum Connection<F> {
+    Plain(F),
+    Traced(tracing::instrument::Instrumented<F>),
+}
+
+impl<F: Future + Unpin> Future for Connection<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<F::Output> {
+        match self.get_mut() {
+            Connection::Plain(f) => Pin::new(f).poll(cx),
+            Connection::Traced(f) => Pin::new(f).poll(cx),
+        }
+    }
 }
 
 /// Runs the request's handler inside its span, when the span is enabled (otherwise the
