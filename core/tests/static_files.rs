@@ -129,6 +129,12 @@ fn files_are_served_with_their_type_and_validators() {
     );
     // Percent-escapes of ordinary characters are fine.
     assert_eq!(ask(&rt, &h, &get_with("/static/%61pp.js", "")).status, 200);
+    // A WebSocket upgrade under the prefix is not accepted: it is served as HTTP.
+    let up = String::from_utf8(upgrade("/static/app.js")).unwrap();
+    let r = ask(&rt, &h, &up);
+    assert_eq!((r.status, r.body_str()), (200, "console.log(1)"));
+    let up = String::from_utf8(upgrade("/static/nope")).unwrap();
+    assert_eq!(ask(&rt, &h, &up).status, 404);
     // Other methods are not served.
     let r = ask(
         &rt,

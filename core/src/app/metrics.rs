@@ -438,6 +438,10 @@ impl Handler for MetricsHandler {
                 .await;
         })
     }
+
+    fn accepts_websocket(&self) -> bool {
+        false
+    }
 }
 
 /// The content type of the Prometheus text format.

@@ -34,6 +34,7 @@
 //! in front.
 
 use super::context::Context;
+use super::handler::{BoxFuture, Handler};
 use super::headers;
 use super::router::RouteError;
 use super::runtime::Runtime;
@@ -78,10 +79,7 @@ impl<R: Runtime> Server<R> {
             root,
             prefix: format!("{base}/"),
         });
-        let handler = move |ctx: Context| {
-            let dir = dir.clone();
-            async move { dir.serve(&ctx).await }
-        };
+        let handler = StaticHandler(dir);
         let pattern = format!("{base}/{{*path}}");
         self.get(&pattern, handler.clone()).await;
         if !base.is_empty() {
@@ -98,6 +96,21 @@ struct StaticDir {
     root: PathBuf,
     /// The route prefix with one trailing `/`.
     prefix: String,
+}
+
+/// The route's handler: HTTP only (an upgrade to a file path is served as HTTP, a 404).
+#[derive(Clone)]
+struct StaticHandler(Arc<StaticDir>);
+
+impl Handler for StaticHandler {
+    fn call(&self, ctx: Context) -> BoxFuture {
+        let dir = self.0.clone();
+        Box::pin(async move { dir.serve(&ctx).await })
+    }
+
+    fn accepts_websocket(&self) -> bool {
+        false
+    }
 }
 
 /// What a request path resolves to.

@@ -276,7 +276,7 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
             return self.start_request(head, true);
         }
         let (target, params) = self.route(&head);
-        if !matches!(target, Target::Handler(_)) {
+        if !matches!(&target, Target::Handler(h) if h.accepts_websocket()) {
             return self.start_request(head, true);
         }
         let request = match ws::validate_request(&head) {
