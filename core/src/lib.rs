@@ -33,3 +33,8 @@
 #[forbid(unsafe_code)]
 pub mod app;
 pub mod proto;
+
+/// The crate's README examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -24,6 +24,12 @@ pub struct TlsArgs {
 }
 
 impl TlsArgs {
+    /// The second, TLS, port asked for with `--tls-port`.
+    #[allow(dead_code)] // echo does not need it
+    pub fn port(&self) -> Option<u16> {
+        self.port
+    }
+
     /// Takes `flag` (and its value from `value`) if it is a TLS option; false otherwise.
     pub fn take(&mut self, flag: &str, value: &mut dyn FnMut() -> String) -> Result<bool, String> {
         match flag {

@@ -131,3 +131,8 @@ impl app::Timer for AsyncStdTimer {
         self.0.poll_elapsed(cx)
     }
 }
+
+/// The crate's README examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -211,3 +211,8 @@ impl app::Timer for SmolTimer {
         self.0.poll_elapsed(cx)
     }
 }
+
+/// The crate's README examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -22,6 +22,7 @@
 //! ```
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
@@ -132,3 +133,14 @@ impl app::Timer for TokioTimer {
 }
 
 use std::future::Future as _;
+
+/// The crate's README examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
+/// The workspace README's guide (every Rust example in it), compiled as doctests: here
+/// because its examples use this adapter.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct GuideDoctests;

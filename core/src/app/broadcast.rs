@@ -154,6 +154,7 @@ impl HubInner {
                 Err(TrySendError::Closed) => gone.push(*id),
                 Err(TrySendError::Full) => {
                     dropped += 1;
+                    sender.note_full(self.policy == SlowClientPolicy::Disconnect);
                     if self.policy == SlowClientPolicy::Disconnect {
                         let _ = sender.close(CloseCode::POLICY, "too slow to keep up");
                         gone.push(*id);

@@ -46,6 +46,9 @@ pub struct ServerConfig {
     /// a secret with attacker-chosen text, its size can leak the secret (as CRIME did);
     /// an application turns it on knowing its traffic (`Server::enable_ws_deflate`).
     pub ws_deflate: Option<DeflateConfig>,
+    /// Origins whose pages may open a WebSocket (default `None`: any). An upgrade from
+    /// another origin gets `403`; see [`Server::ws_allowed_origins`](super::Server::ws_allowed_origins).
+    pub ws_allowed_origins: Option<super::origin::OriginList>,
 }
 
 /// The subprotocol to answer with, as an index into `supported`: the first of `supported`
@@ -72,6 +75,7 @@ impl Default for ServerConfig {
             handler_linger: Duration::from_secs(1),
             ws_protocols: Vec::new(),
             ws_deflate: None,
+            ws_allowed_origins: None,
         }
     }
 }

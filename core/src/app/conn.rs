@@ -113,6 +113,8 @@ pub(crate) struct WsSide {
     pub last_kind: Option<DataKind>,
     /// No more messages will arrive (peer closed, connection failed or closed).
     pub recv_done: bool,
+    /// Messages and bytes counted since the driver last reported them (see `app::metrics`).
+    pub counts: crate::app::metrics::ConnCounts,
 }
 
 /// Why [`ConnState::ws_try_send`] did not queue a message.
@@ -269,6 +271,7 @@ impl ConnState {
                 if ws.output().len() > limit {
                     return Err(WsSendRefused::Full(payload));
                 }
+                self.ws.counts.sent(payload.len());
                 ws.send(kind, payload).map_err(|_| WsSendRefused::Closed)
             }
             _ => Err(WsSendRefused::Closed),
@@ -330,6 +333,7 @@ impl ConnState {
                     Message::Text(s) => (DataKind::Text, s.into_bytes()),
                     Message::Binary(b) => (DataKind::Binary, b),
                 };
+                self.ws.counts.sent(buf.len());
                 let sent = if buf.len() < COPY_THRESHOLD {
                     let r = ws.send_copied(kind, &buf);
                     ws.recycle_buffer(buf);

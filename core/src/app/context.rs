@@ -48,6 +48,13 @@ impl Draft {
         Self::head_from(self.status, self.headers.clone(), &self.body)
     }
 
+    /// The response head as set, with no content-type guessed from the draft body.
+    pub(crate) fn head_without_type(&self) -> ResponseHead {
+        let mut head = ResponseHead::new(self.status);
+        head.headers = self.headers.clone();
+        head
+    }
+
     /// The response head, taking the draft's headers (the draft is done with).
     pub(crate) fn take_head(&mut self) -> ResponseHead {
         Self::head_from(self.status, std::mem::take(&mut self.headers), &self.body)
@@ -83,6 +90,8 @@ pub(crate) struct CtxInner {
     pub params: Box<[(String, String)]>,
     pub mode: Mode,
     pub draft: Mutex<Draft>,
+    #[cfg(feature = "tracing")]
+    pub trace: super::trace::RequestSpan,
 }
 
 /// A handler's view of one HTTP request, or of one WebSocket connection.
@@ -112,6 +121,13 @@ impl Context {
         params: Vec<(String, String)>,
         mode: Mode,
     ) -> Self {
+        #[cfg(feature = "tracing")]
+        let trace = match mode {
+            Mode::Http { .. } => {
+                super::trace::RequestSpan::new(head.method().as_str(), head.path())
+            }
+            Mode::Ws { .. } => super::trace::RequestSpan::none(),
+        };
         Context {
             inner: Arc::new(CtxInner {
                 conn,
@@ -119,6 +135,8 @@ impl Context {
                 params: params.into_boxed_slice(),
                 mode,
                 draft: Mutex::new(Draft::new()),
+                #[cfg(feature = "tracing")]
+                trace,
             }),
         }
     }
@@ -459,6 +477,38 @@ impl Context {
             }
             Mode::Http { id } => self.http_send_chunk(id, body.bytes).await,
         }
+    }
+
+    /// HTTP: sends the response head now (status and headers set so far), declaring a body
+    /// of exactly `len` bytes (`content-length`), which then follows in pieces through
+    /// [`Context::send_body`], each waiting while the outgoing queue is full. If the
+    /// handler returns having sent fewer bytes, the connection is cut, so a truncated body
+    /// never looks complete. On a HEAD request no body is sent, whatever follows.
+    pub async fn send_head_with_length(&self, len: u64) -> Result<(), SendError> {
+        let Mode::Http { id } = self.inner.mode else {
+            return Err(SendError::Closed);
+        };
+        let head = self.draft().head_without_type();
+        let mut guard = self.inner.conn.lock();
+        let st = &mut *guard;
+        let slot = match st.request.as_mut() {
+            Some(s) if s.id == id => s,
+            _ => return Err(SendError::Stale),
+        };
+        if slot.head_sent {
+            return Err(SendError::AlreadySent);
+        }
+        let Proto::Http(h) = &mut st.proto else {
+            return Err(SendError::Closed);
+        };
+        h.set_date(super::date::now());
+        h.send_response(head, BodyLength::Known(len))
+            .map_err(|e| SendError::Protocol(e.to_string()))?;
+        slot.head_sent = true;
+        if let Some(w) = &st.driver_waker {
+            w.wake_by_ref();
+        }
+        Ok(())
     }
 
     /// HTTP: sends one Server-Sent Event (`event:` when `event` is given, one `data:` line

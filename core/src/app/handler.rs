@@ -13,6 +13,12 @@ pub type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 pub trait Handler: Send + Sync + 'static {
     /// Starts handling with `ctx`.
     fn call(&self, ctx: Context) -> BoxFuture;
+
+    /// Whether a WebSocket upgrade on this handler's route is accepted (the default); when
+    /// not, the upgrade request is served as plain HTTP (static files, metrics).
+    fn accepts_websocket(&self) -> bool {
+        true
+    }
 }
 
 impl<F, Fut> Handler for F

@@ -11,6 +11,7 @@ mod broadcast;
 mod config;
 mod conn;
 mod context;
+mod cors;
 mod date;
 mod deadlines;
 mod driver;
@@ -19,23 +20,34 @@ mod error;
 pub mod futures_io;
 mod handler;
 pub mod headers;
+#[cfg(feature = "json")]
+mod json;
 pub mod memory;
+pub mod metrics;
+pub mod origin;
 mod router;
 mod runtime;
 mod sender;
 mod server;
+pub mod static_files;
 #[cfg(feature = "tls")]
 pub mod tls;
+#[cfg(feature = "tracing")]
+mod trace;
 
 pub use backplane::{Backplane, BackplaneStats, Inbox};
 pub use body::{Body, IntoBody};
 pub use broadcast::{Hub, HubStats, Membership, SlowClientPolicy};
 pub use config::ServerConfig;
 pub use context::Context;
+pub use cors::Cors;
 #[cfg(feature = "tls")]
 pub use error::TlsError;
 pub use error::{SendError, ServerError, TrySendError};
 pub use handler::{BoxFuture, Handler};
+#[cfg(feature = "json")]
+pub use json::JsonError;
+pub use metrics::{metrics_handler, Metrics, MetricsHandler, ProtocolErrorKind};
 pub use router::RouteError;
 pub use runtime::{Listener, Runtime, Timer, Transport};
 pub use sender::Sender;
@@ -48,10 +60,13 @@ pub use tls::TlsConfig;
 /// The adapters add only `Server` (with their runtime filled in) and their runtime type.
 pub mod prelude {
     pub use super::headers::*;
+    #[cfg(feature = "json")]
+    pub use super::JsonError;
     pub use super::{
-        Backplane, BackplaneStats, Body, BoxFuture, Context, Handler, Hub, HubStats, IntoBody,
-        Listener, Membership, RouteError, Runtime, SendError, Sender, ServerConfig, ServerError,
-        ServerHandle, SlowClientPolicy, Timer, Transport, TrySendError,
+        metrics_handler, Backplane, BackplaneStats, Body, BoxFuture, Context, Cors, Handler, Hub,
+        HubStats, IntoBody, Listener, Membership, Metrics, MetricsHandler, RouteError, Runtime,
+        SendError, Sender, ServerConfig, ServerError, ServerHandle, SlowClientPolicy, Timer,
+        Transport, TrySendError,
     };
     #[cfg(feature = "tls")]
     pub use super::{TlsConfig, TlsError};

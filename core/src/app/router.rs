@@ -25,6 +25,8 @@ pub enum RouteError {
     CatchAllNotLast(String),
     /// A `{` without its `}`, or an empty name.
     BadParameter(String),
+    /// The directory given to `Server::static_dir` cannot be served (path, why).
+    StaticDir(std::path::PathBuf, String),
 }
 
 impl fmt::Display for RouteError {
@@ -35,6 +37,9 @@ impl fmt::Display for RouteError {
                 write!(f, "route {p:?}: a catch-all segment must be the last one")
             }
             RouteError::BadParameter(p) => write!(f, "route {p:?}: malformed {{parameter}}"),
+            RouteError::StaticDir(dir, why) => {
+                write!(f, "static_dir {}: {why}", dir.display())
+            }
         }
     }
 }

@@ -147,8 +147,31 @@ impl Sender {
         .await
     }
 
+    /// Counts, for the server's metrics, a Hub message this connection's full queue made
+    /// it miss (`disconnect: false`) or its disconnection for being too slow.
+    pub(crate) fn note_full(&self, disconnect: bool) {
+        let mut st = self.conn.lock();
+        let first = st.ws.counts.is_empty();
+        if disconnect {
+            st.ws.counts.slow_disconnect = true;
+        } else {
+            st.ws.counts.hub_drops += 1;
+        }
+        // The driver reports counts when it goes idle; a stalled reader's driver may sleep
+        // for long, so wake it once (not per drop) to report this one.
+        if first {
+            if let Some(w) = &st.driver_waker {
+                w.wake_by_ref();
+            }
+        }
+    }
+
     /// Starts the close handshake with `code` and `reason` (cut to fit a control frame).
     pub fn close(&self, code: CloseCode, reason: &str) -> Result<(), SendError> {
+        #[cfg(feature = "tracing")]
+        if self.ws {
+            crate::app::trace::ws_closed(crate::app::trace::By::Server, Some(code), reason);
+        }
         let mut st = self.conn.lock();
         let result = match &mut st.proto {
             Proto::Ws(ws) if self.ws => ws

@@ -7,6 +7,7 @@ use super::deadlines::{self, Deadlines};
 use super::driver::Driver;
 use super::error::ServerError;
 use super::handler::{Handler, SharedHandler};
+use super::metrics::{Counters, Metrics};
 use super::router::Router;
 use super::runtime::{Listener, Runtime, Timer};
 #[cfg(feature = "tls")]
@@ -53,6 +54,8 @@ pub(crate) struct ServerShared {
     pub shutdown_deadline: OnceLock<Instant>,
     /// The runtime's clock ([`Runtime::now`]).
     pub clock: fn() -> Instant,
+    /// What the server counts (see `app::metrics`).
+    pub metrics: Arc<Counters>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -60,7 +63,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl ServerShared {
-    fn new(app: Arc<App>, shutdown_timeout: Duration, clock: fn() -> Instant) -> Self {
+    fn new(
+        app: Arc<App>,
+        shutdown_timeout: Duration,
+        clock: fn() -> Instant,
+        metrics: Arc<Counters>,
+    ) -> Self {
         ServerShared {
             shutting_down: AtomicBool::new(false),
             active: AtomicUsize::new(0),
@@ -74,6 +82,7 @@ impl ServerShared {
             shutdown_timeout,
             shutdown_deadline: OnceLock::new(),
             clock,
+            metrics,
         }
     }
 
@@ -137,6 +146,8 @@ struct Setup {
     /// A second, TLS, listener next to the plaintext one.
     #[cfg(feature = "tls")]
     tls_port: Option<u16>,
+    /// Made with the server, so a metrics handler can be routed before `start`.
+    metrics: Arc<Counters>,
 }
 
 /// An HTTP/1.1 + WebSocket server on runtime `R`.
@@ -193,8 +204,14 @@ impl<R: Runtime> Server<R> {
                 tls: None,
                 #[cfg(feature = "tls")]
                 tls_port: None,
+                metrics: Arc::default(),
             })),
         }
+    }
+
+    /// The server's counters (shared by every `start` of this server).
+    pub(super) fn counters(&self) -> Arc<Counters> {
+        lock(&self.setup).metrics.clone()
     }
 
     fn edit(&self, f: impl FnOnce(&mut Setup)) -> &Self {
@@ -329,6 +346,13 @@ impl<R: Runtime> Server<R> {
         self.edit(|s| s.config.shutdown_timeout = t)
     }
 
+    /// Records a configuration error that makes `start` fail (the first one wins).
+    pub(super) fn refuse(&self, e: super::router::RouteError) -> &Self {
+        self.edit(|s| {
+            s.route_error.get_or_insert(e);
+        })
+    }
+
     fn add_route(&self, path: &str, method: Option<Method>, handler: SharedHandler) -> &Self {
         self.edit(|s| {
             if let Err(e) = s.router.add(path, method, handler) {
@@ -386,7 +410,7 @@ impl<R: Runtime> Server<R> {
     /// Binds, starts accepting in the background, and returns a handle to the running
     /// server. Routes added afterwards do not apply to it.
     pub async fn start(&self) -> Result<ServerHandle, ServerError> {
-        let (config, app, listeners) = {
+        let (config, app, listeners, metrics) = {
             let mut s = lock(&self.setup);
             if let Some(e) = s.route_error.clone() {
                 return Err(ServerError::Route(e));
@@ -402,7 +426,12 @@ impl<R: Runtime> Server<R> {
                 request_middleware: s.request_middleware.clone(),
                 response_middleware: s.response_middleware.clone(),
             };
-            (s.config.clone(), app, ListenerPlan::of(&s)?)
+            (
+                s.config.clone(),
+                app,
+                ListenerPlan::of(&s)?,
+                s.metrics.clone(),
+            )
         };
         // Bind every listener before starting anything, so a failure leaves nothing behind.
         let mut bound = Vec::new();
@@ -423,6 +452,7 @@ impl<R: Runtime> Server<R> {
             Arc::new(app),
             config.shutdown_timeout,
             R::now,
+            metrics,
         ));
         shared.accepting.store(bound.len(), Ordering::Release);
         let config = Arc::new(config);
@@ -560,6 +590,7 @@ impl<R: Runtime> AcceptLoop<R> {
                     // EMFILE, ENFILE, ENOBUFS, ECONNABORTED...: none of them is a reason
                     // to stop serving. Back off briefly so a full fd table does not spin.
                     if e.kind() != io::ErrorKind::Interrupted {
+                        self.shared.metrics.refused.fetch_add(1, Ordering::Relaxed);
                         let t = self.rt.timer(R::now() + self.delay);
                         self.backoff = Some(t);
                         self.delay = (self.delay * 2).min(MAX_BACKOFF);
@@ -595,17 +626,22 @@ impl<R: Runtime> AcceptLoop<R> {
             // A TLS connection is a driver type of its own, so the plaintext one stays small.
             let driver =
                 Driver::<R, TlsTransport<R::Stream>>::new(tls, conn, self.shared.clone(), id);
+            #[cfg(feature = "tracing")]
+            let driver = super::trace::connection(driver, peer);
             self.rt.spawn(driver);
             return;
         }
         let id = self.register(&conn);
         let driver = Driver::<R>::new(stream, conn, self.shared.clone(), id);
+        #[cfg(feature = "tracing")]
+        let driver = super::trace::connection(driver, peer);
         self.rt.spawn(driver);
     }
 
     /// Counts a new connection in; returns its id.
     fn register(&self, conn: &Arc<ConnShared>) -> u64 {
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
+        self.shared.metrics.accepted.fetch_add(1, Ordering::Relaxed);
         lock(&self.shared.conns).insert(id, conn.clone());
         self.shared.active.fetch_add(1, Ordering::AcqRel);
         id
@@ -646,6 +682,15 @@ impl ServerHandle {
     /// Open connections right now.
     pub fn connections(&self) -> usize {
         self.shared.active.load(Ordering::Acquire)
+    }
+
+    /// A snapshot of the server's counters and gauges (see [`Metrics`]).
+    pub fn metrics(&self) -> Metrics {
+        self.shared.metrics.snapshot()
+    }
+
+    pub(super) fn counters(&self) -> Arc<Counters> {
+        self.shared.metrics.clone()
     }
 
     /// Deadlines armed with the server's timer task right now (one at most per connection

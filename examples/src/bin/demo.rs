@@ -10,15 +10,19 @@
 //!
 //! | path | what |
 //! |---|---|
-//! | `/` | the demo page: chat room, live chart of `/data` and `/events`, route console |
+//! | `/` | the demo page: chat room, live chart of `/data` and `/events`, route console (files of `examples/static/`, served by `static_dir`) |
 //! | `/ws`, `/chat`, `/data` | the article's first three handlers, as written |
 //! | `/multiplexed`, `/broadcast`, `/game`, `/resilient`, `/trading`, `/collaboration` | the article's advanced handlers, as written |
 //! | `/room` | a broadcast chat room: every client sees every client's messages |
 //! | `/events` | Server-Sent Events: the same data points as `/data` |
+//! | `/metrics` | the server's metrics, Prometheus text format |
+//!
+//! WebSocket upgrades are accepted from the demo's own pages only (`Origin` checked,
+//! `403` otherwise), or from clients that send no `Origin` (not browsers).
 //!
 //! # The chat room and slow clients
 //!
-//! `/room` is built on [`Hub`]: each connection joins the topic `room` with its [`Sender`],
+//! `/room` is built on [`Hub`]: each connection joins the topic `room` with its [`Sender`](wirelane_tokio::Sender),
 //! and every message is published once, its payload shared by all members' queues.
 //! Publishing never waits: each member's outgoing queue is bounded by the server's
 //! `max_outgoing_queue` ([`OUTGOING_QUEUE`] here), and a member whose queue is full when a
@@ -61,32 +65,9 @@ const MAX_MESSAGE: u64 = 1 << 20;
 /// Longest chat message relayed, in characters.
 const MAX_CHAT_CHARS: usize = 1000;
 
-const INDEX_HTML: &str = include_str!("../../static/index.html");
-const APP_JS: &str = include_str!("../../static/app.js");
-const STYLE_CSS: &str = include_str!("../../static/style.css");
-
-// ----- pages -----
-
-async fn page(ctx: &Context, content_type: &'static str, body: &'static str) {
-    ctx.set_response_header(CONTENT_TYPE, content_type)
-        .await
-        .set_response_header("cache-control", "no-cache")
-        .await
-        .set_response_body(body)
-        .await;
-}
-
-async fn index(ctx: Context) {
-    page(&ctx, "text/html; charset=utf-8", INDEX_HTML).await;
-}
-
-async fn app_js(ctx: Context) {
-    page(&ctx, "text/javascript; charset=utf-8", APP_JS).await;
-}
-
-async fn style_css(ctx: Context) {
-    page(&ctx, "text/css; charset=utf-8", STYLE_CSS).await;
-}
+/// The browser pages, served by `Server::static_dir` from the source tree (so an edited
+/// page shows on reload, no rebuild needed).
+const STATIC_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/static");
 
 async fn favicon(ctx: Context) {
     ctx.set_response_status_code(204).await;
@@ -113,12 +94,12 @@ async fn events(ctx: Context) {
         return;
     }
     for i in 0..100 {
-        let data = format!(
-            "{{\"timestamp\": {}, \"value\": {}, \"sequence\": {}}}",
-            unix_seconds(),
-            rand::random::<f32>() * 100.0,
-            i
-        );
+        let data = serde_json::json!({
+            "timestamp": unix_seconds(),
+            "value": rand::random::<f32>() * 100.0,
+            "sequence": i,
+        })
+        .to_string();
         if ctx.send_event(None, &data).await.is_err() {
             break;
         }
@@ -128,48 +109,36 @@ async fn events(ctx: Context) {
 
 // ----- the chat room -----
 
-/// Appends `s` to `out` as a JSON string literal.
-fn json_str(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 || c == '\u{2028}' || c == '\u{2029}' => {
-                out.push_str(&format!("\\u{:04x}", c as u32))
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
+/// What the room sends its clients (one JSON object per message, tagged by `type`).
+#[derive(serde::Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+enum RoomEvent<'a> {
+    /// To the newcomer.
+    Welcome { name: &'a str, members: usize },
+    /// To the others when someone joins.
+    Join { name: &'a str, members: usize },
+    /// To everyone, the sender included.
+    Message {
+        from: &'a str,
+        text: &'a str,
+        ts: u64,
+    },
+    /// To the others when someone leaves.
+    Leave { name: &'a str, members: usize },
 }
 
-/// A JSON object from `(key, value)` pairs; values are strings unless they are numbers.
-fn json(fields: &[(&str, Field<'_>)]) -> String {
-    let mut out = String::from("{");
-    for (i, (k, v)) in fields.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        json_str(&mut out, k);
-        out.push(':');
-        match v {
-            Field::Str(s) => json_str(&mut out, s),
-            Field::Num(n) => out.push_str(&n.to_string()),
-        }
+impl RoomEvent<'_> {
+    fn publish(&self, hub: &Hub, except: Option<u64>) {
+        let text = serde_json::to_string(self).expect("room events serialize");
+        match except {
+            Some(id) => hub.publish_except(ROOM, id, text),
+            None => hub.publish(ROOM, text),
+        };
     }
-    out.push('}');
-    out
 }
 
-/// A value in [`json`].
-enum Field<'a> {
-    Str(&'a str),
-    Num(u64),
-}
+/// The room's topic in the hub.
+const ROOM: &str = "room";
 
 /// A display name from `?name=`: trimmed, printable, at most 24 characters; or a guest name.
 fn chat_name(ctx: &Context) -> String {
@@ -209,25 +178,22 @@ async fn room(hub: Hub, ctx: Context) {
             .await;
         return;
     }
-    const TOPIC: &str = "room";
     let name = chat_name(&ctx);
-    let member = hub.join(TOPIC, ctx.sender());
+    let member = hub.join(ROOM, ctx.sender());
     // Across processes when the hub has a backplane (`--redis`).
-    let members = hub.member_count(TOPIC).await as u64;
-    let welcome = json(&[
-        ("type", Field::Str("welcome")),
-        ("name", Field::Str(&name)),
-        ("members", Field::Num(members)),
-    ]);
-    if ctx.send_message(welcome).await.is_err() {
+    let members = hub.member_count(ROOM).await;
+    let welcome = RoomEvent::Welcome {
+        name: &name,
+        members,
+    };
+    if ctx.send_json(&welcome).await.is_err() {
         return;
     }
-    let joined = json(&[
-        ("type", Field::Str("join")),
-        ("name", Field::Str(&name)),
-        ("members", Field::Num(members)),
-    ]);
-    hub.publish_except(TOPIC, member.id(), joined);
+    RoomEvent::Join {
+        name: &name,
+        members,
+    }
+    .publish(&hub, Some(member.id()));
     while let Some(msg) = ctx.recv_message().await {
         let Message::Text(text) = msg else {
             continue; // the room relays text only
@@ -237,21 +203,19 @@ async fn room(hub: Hub, ctx: Context) {
         if text.is_empty() {
             continue;
         }
-        let line = json(&[
-            ("type", Field::Str("message")),
-            ("from", Field::Str(&name)),
-            ("text", Field::Str(text)),
-            ("ts", Field::Num(unix_millis())),
-        ]);
-        hub.publish(TOPIC, line);
+        RoomEvent::Message {
+            from: &name,
+            text,
+            ts: unix_millis(),
+        }
+        .publish(&hub, None);
     }
     drop(member);
-    let left = json(&[
-        ("type", Field::Str("leave")),
-        ("name", Field::Str(&name)),
-        ("members", Field::Num(hub.member_count(TOPIC).await as u64)),
-    ]);
-    hub.publish(TOPIC, left);
+    RoomEvent::Leave {
+        name: &name,
+        members: hub.member_count(ROOM).await,
+    }
+    .publish(&hub, None);
 }
 
 // ----- the server -----
@@ -314,6 +278,26 @@ fn parse_args() -> Args {
     args
 }
 
+/// The origins whose pages may open the demo's WebSockets: the demo's own pages, by
+/// whichever loopback name the browser used. A handshake without `Origin` (the interop
+/// clients, curl, loadgen: not a browser) is allowed; see `wirelane_core::app::origin`.
+fn own_origins(addr: SocketAddr, tls_port: Option<u16>) -> Vec<String> {
+    let mut origins = Vec::new();
+    // Both schemes: the port may speak TLS (`--tls-self-signed` alone), and a second TLS
+    // port serves the same pages.
+    for port in std::iter::once(addr.port()).chain(tls_port) {
+        for scheme in ["http", "https"] {
+            origins.push(format!("{scheme}://{}", SocketAddr::new(addr.ip(), port)));
+            if addr.ip().is_loopback() || addr.ip().is_unspecified() {
+                for host in ["localhost", "127.0.0.1", "[::1]"] {
+                    origins.push(format!("{scheme}://{host}:{port}"));
+                }
+            }
+        }
+    }
+    origins
+}
+
 /// Adds every route of the demo to `server`. `wrap` adapts a handler to the runtime (see
 /// `article::with_tokio_timers`).
 async fn add_routes<R, H>(
@@ -340,11 +324,10 @@ async fn add_routes<R, H>(
     let room: Box<dyn Handler> = Box::new(move |ctx| room(hub.clone(), ctx));
     server.route("/room", wrap(room)).await;
     server.get("/events", wrap(Box::new(events))).await;
-    server.get("/", index).await;
-    server.get("/index.html", index).await;
-    server.get("/app.js", app_js).await;
-    server.get("/style.css", style_css).await;
     server.get("/favicon.ico", favicon).await;
+    let metrics = server.metrics_handler().await;
+    server.get("/metrics", metrics).await;
+    server.static_dir("/", STATIC_DIR).await;
 }
 
 /// Binds, prints the address, and serves until SIGINT/SIGTERM (then shuts down gracefully;
@@ -357,6 +340,12 @@ async fn serve<R: Runtime>(
 ) {
     server.host(addr.ip().to_string()).await;
     server.port(addr.port()).await;
+    if addr.port() != 0 {
+        // With port 0 the real port is known only after binding: no check then.
+        server
+            .ws_allowed_origins(own_origins(addr, tls.port()))
+            .await;
+    }
     let tls = tls.apply(&server).await.unwrap_or_else(|e| {
         eprintln!("demo: {e}");
         std::process::exit(1)
@@ -416,6 +405,15 @@ fn room_hub(redis: Option<&str>) -> Hub {
 fn main() {
     let args = parse_args();
     let hub = room_hub(args.redis.as_deref());
+    // The server's spans and events (feature `tracing`): `RUST_LOG=wirelane=debug` shows
+    // every request and WebSocket event; the default shows warnings only.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     match args.runtime.as_str() {
         "tokio" => {
             if args.article_main {

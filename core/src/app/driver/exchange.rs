@@ -27,6 +27,7 @@ use crate::app::config::select_protocol;
 use crate::app::conn::{BodyState, ConnState, Proto, RequestSlot};
 use crate::app::context::{Context, Mode};
 use crate::app::handler::{BoxFuture, SharedHandler};
+use crate::app::origin;
 use crate::app::router::RouteMatch;
 use crate::app::runtime::{Runtime, Transport};
 use crate::app::server::App;
@@ -122,7 +123,12 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
                 }
                 match h.poll_event() {
                     None => Next::Wait,
-                    Some(ev) => http_event(st, ev, cx),
+                    Some(ev) => {
+                        if let HttpEvent::Error(e) = &ev {
+                            self.server.metrics.http_error(e, st.request.is_none());
+                        }
+                        http_event(st, ev, cx)
+                    }
                 }
             }
             Proto::Ws(w) => {
@@ -136,6 +142,9 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
                     return Next::Wait;
                 };
                 let batch_full = w.output().len() >= super::socket::WRITE_BATCH;
+                if let WsEvent::Error(e) = &ev {
+                    self.server.metrics.ws_error(e);
+                }
                 ws_event(st, ev, cx, batch_full)
             }
             Proto::Done => Next::Wait,
@@ -176,6 +185,7 @@ fn http_event(st: &mut ConnState, ev: HttpEvent, cx: &mut TaskCx<'_>) -> Next {
 fn ws_event(st: &mut ConnState, ev: WsEvent, cx: &mut TaskCx<'_>, batch_full: bool) -> Next {
     match ev {
         WsEvent::Message(m) => {
+            st.ws.counts.received(m.len());
             st.ws.inbound_bytes += m.len();
             st.ws.inbound.push_back(m);
             let waiting = st.recv_waker.is_some();
@@ -187,6 +197,8 @@ fn ws_event(st: &mut ConnState, ev: WsEvent, cx: &mut TaskCx<'_>, batch_full: bo
             }
         }
         WsEvent::PeerClose(_) | WsEvent::Closed | WsEvent::Error(_) => {
+            #[cfg(feature = "tracing")]
+            crate::app::trace::ws_event(&ev);
             st.ws.recv_done = true;
             st.wake_receiver(Some(cx.waker()));
             st.wake_senders(Some(cx.waker()));
@@ -222,6 +234,8 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
             } => chain(app, ctx.clone(), target, request_middleware),
             Run::RequestMiddleware => request_middleware_only(app, ctx.clone()),
         });
+        #[cfg(feature = "tracing")]
+        crate::app::trace::instrument_handler(&ctx, &mut self.handler);
         self.handler_due = true;
         self.ctx = Some(ctx);
     }
@@ -262,19 +276,28 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
             return self.start_request(head, true);
         }
         let (target, params) = self.route(&head);
-        if !matches!(target, Target::Handler(_)) {
+        if !matches!(&target, Target::Handler(h) if h.accepts_websocket()) {
             return self.start_request(head, true);
         }
         let request = match ws::validate_request(&head) {
             Ok(request) => request,
             Err(e) => {
                 let (rh, body) = e.response();
+                self.server.metrics.response(rh.status);
                 if let Proto::Http(h) = &mut self.conn.lock().proto {
                     send_whole(h, rh, Bytes::from(body));
                 }
                 return;
             }
         };
+        if !origin::upgrade_allowed(self.conn.config.ws_allowed_origins.as_ref(), &head) {
+            self.server.metrics.response(403);
+            if let Proto::Http(h) = &mut self.conn.lock().proto {
+                let (rh, body) = origin::forbidden();
+                send_whole(h, rh, body);
+            }
+            return;
+        }
         if self.server.app.request_middleware.is_empty() {
             return self.accept_websocket(request, head, params, target, true, now);
         }
@@ -345,7 +368,11 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
             }
             st.proto = Proto::Ws(Box::new(w));
             st.request = None;
+            st.ws.counts.websocket = true;
+            #[cfg(feature = "tracing")]
+            crate::app::trace::ws_opened(head.path(), chosen, "");
         }
+        self.server.metrics.ws_opened();
         let run = Run::Chain {
             target,
             request_middleware,
@@ -406,6 +433,8 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
                         } else {
                             CloseCode::NORMAL
                         };
+                        #[cfg(feature = "tracing")]
+                        crate::app::trace::ws_closed(crate::app::trace::By::Server, Some(code), "");
                         let _ = w.close(code, "", now);
                     }
                 }
@@ -431,6 +460,13 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
         let Some(slot) = st.request.as_mut().filter(|s| s.id == id) else {
             return;
         };
+        let status = match &draft {
+            Some((head, _)) if !panicked || slot.head_sent => head.status,
+            _ => 500,
+        };
+        self.server.metrics.response(status);
+        #[cfg(feature = "tracing")]
+        crate::app::trace::response(ctx, status);
         if !slot.head_sent {
             let (head, body) = match (draft, panicked) {
                 (Some(d), false) => d,
@@ -465,6 +501,12 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
             Proto::Http(h) => h.close_after_response(),
             Proto::Ws(w) => {
                 if w.state() == WsState::Open {
+                    #[cfg(feature = "tracing")]
+                    crate::app::trace::ws_closed(
+                        crate::app::trace::By::Server,
+                        Some(CloseCode::GOING_AWAY),
+                        "server shutting down",
+                    );
                     let _ = w.close(CloseCode::GOING_AWAY, "server shutting down", now);
                 }
             }

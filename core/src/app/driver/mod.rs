@@ -183,6 +183,7 @@ impl<R: Runtime, T: Transport> Drop for Driver<R, T> {
         self.ctx = None;
         self.disarm();
         self.mark_closed();
+        self.server.metrics.ended(&mut self.conn.lock().ws.counts);
         self.server.connection_ended(self.id);
     }
 }

@@ -174,6 +174,7 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
     /// nothing, so thousands of idle connections cost little.
     pub(super) fn release_idle(&mut self) {
         let mut st = self.conn.lock();
+        self.server.metrics.take(&mut st.ws.counts);
         if st.ws.inbound.is_empty() && st.ws.inbound.capacity() > 0 {
             st.ws.inbound = Default::default();
         }
