@@ -110,7 +110,7 @@ try {
       ws.close();
       resolve({ extensions: ws.extensions, echoed: e.data === 'Echo: ' + text, size: text.length });
     };
-  }), `ws://${new URL(base).host}`);
+  }), `${new URL(base).protocol === 'https:' ? 'wss' : 'ws'}://${new URL(base).host}`);
   if (!deflate.extensions.startsWith('permessage-deflate')) {
     throw new Error(`ws.extensions is "${deflate.extensions}", not permessage-deflate`);
   }
