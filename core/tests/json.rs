@@ -1,5 +1,8 @@
 //! JSON requests, responses and WebSocket messages (feature `json`), on the memory runtime.
 
+// The framework's: nothing to test without it (`--no-default-features`).
+#![cfg(feature = "framework")]
+
 mod support;
 
 use serde::{Deserialize, Serialize};

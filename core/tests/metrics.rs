@@ -1,6 +1,9 @@
 //! Server metrics (`ServerHandle::metrics`) and the Prometheus handler, on the memory
 //! runtime.
 
+// The framework's: nothing to test without it (`--no-default-features`).
+#![cfg(feature = "framework")]
+
 mod support;
 
 use support::*;

@@ -1,6 +1,9 @@
 //! WebSocket origin checks (`Server::ws_allowed_origins`) and the CORS middleware, on the
 //! memory runtime.
 
+// The framework's: nothing to test without it (`--no-default-features`).
+#![cfg(feature = "framework")]
+
 mod support;
 
 use std::time::Duration;

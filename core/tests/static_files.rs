@@ -1,6 +1,9 @@
 //! `Server::static_dir` on the memory runtime: content types, validators and 304, ranges,
 //! HEAD, streaming, and every way out of the root (all 404).
 
+// The framework's: nothing to test without it (`--no-default-features`).
+#![cfg(feature = "framework")]
+
 mod support;
 
 use std::path::{Path, PathBuf};

@@ -1,6 +1,9 @@
 //! The `tracing` spans and events (feature `tracing`), recorded by a small subscriber on
 //! the memory runtime (which runs every task on the test's thread).
 
+// The framework's: nothing to test without it (`--no-default-features`).
+#![cfg(feature = "framework")]
+
 mod support;
 
 use std::fmt::Debug;
