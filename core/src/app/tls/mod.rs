@@ -6,11 +6,11 @@
 //! it reads and writes the records rustls makes, and the connection driver sees a plain
 //! byte stream. No runtime-specific TLS crate (tokio-rustls, futures-rustls) is involved.
 //!
-//! - [`config`]: [`TlsConfig`], from PEM files, PEM text or a ready `rustls::ServerConfig`.
-//! - [`transport`]: the [`Transport`](super::Transport) wrapper, built on rustls's
+//! - `config`: [`TlsConfig`], from PEM files, PEM text or a ready `rustls::ServerConfig`.
+//! - `transport`: the [`Transport`](super::Transport) wrapper, built on rustls's
 //!   *unbuffered* connection: the buffers are ours, so an idle connection holds none
 //!   (rustls's buffered connection keeps a 4 KiB read buffer per connection forever).
-//! - [`sni`]: learns the server name the client asked for (the unbuffered connection does
+//! - `sni`: learns the server name the client asked for (the unbuffered connection does
 //!   not expose it).
 //!
 //! **Crypto provider: ring.** It builds with `cargo` alone on every platform we target (a C
