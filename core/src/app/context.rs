@@ -489,26 +489,7 @@ impl Context {
             return Err(SendError::Closed);
         };
         let head = self.draft().head_without_type();
-        let mut guard = self.inner.conn.lock();
-        let st = &mut *guard;
-        let slot = match st.request.as_mut() {
-            Some(s) if s.id == id => s,
-            _ => return Err(SendError::Stale),
-        };
-        if slot.head_sent {
-            return Err(SendError::AlreadySent);
-        }
-        let Proto::Http(h) = &mut st.proto else {
-            return Err(SendError::Closed);
-        };
-        h.set_date(super::date::now());
-        h.send_response(head, BodyLength::Known(len))
-            .map_err(|e| SendError::Protocol(e.to_string()))?;
-        slot.head_sent = true;
-        if let Some(w) = &st.driver_waker {
-            w.wake_by_ref();
-        }
-        Ok(())
+        self.http_send_head(id, head, len, None)
     }
 
     /// HTTP: sends one Server-Sent Event (`event:` when `event` is given, one `data:` line
@@ -550,6 +531,20 @@ impl Context {
 
     fn http_send_whole(&self, id: u64) -> Result<(), SendError> {
         let draft = self.draft().clone();
+        let len = draft.body.bytes.len() as u64;
+        self.http_send_head(id, draft.head(), len, Some(draft.body.bytes))
+    }
+
+    /// Sends request `id`'s response head, declaring a body of `len` bytes; with `whole`
+    /// (exactly `len` bytes), the body too and the end of the response.
+    fn http_send_head(
+        &self,
+        id: u64,
+        head: ResponseHead,
+        len: u64,
+        whole: Option<Bytes>,
+    ) -> Result<(), SendError> {
+        let protocol = |e: crate::proto::http::HttpUsageError| SendError::Protocol(e.to_string());
         let mut guard = self.inner.conn.lock();
         let st = &mut *guard;
         let slot = match st.request.as_mut() {
@@ -563,17 +558,16 @@ impl Context {
             return Err(SendError::Closed);
         };
         h.set_date(super::date::now());
-        let len = draft.body.bytes.len() as u64;
-        h.send_response(draft.head(), BodyLength::Known(len))
-            .map_err(|e| SendError::Protocol(e.to_string()))?;
-        if len > 0 {
-            h.send_body(draft.body.bytes)
-                .map_err(|e| SendError::Protocol(e.to_string()))?;
+        h.send_response(head, BodyLength::Known(len))
+            .map_err(protocol)?;
+        if let Some(body) = whole {
+            if !body.is_empty() {
+                h.send_body(body).map_err(protocol)?;
+            }
+            h.finish_response().map_err(protocol)?;
+            slot.finished = true;
         }
-        h.finish_response()
-            .map_err(|e| SendError::Protocol(e.to_string()))?;
         slot.head_sent = true;
-        slot.finished = true;
         if let Some(w) = &st.driver_waker {
             w.wake_by_ref();
         }
