@@ -8,7 +8,7 @@ use super::config::ServerConfig;
 use super::error::SendError;
 use crate::proto::http::ServerConnection;
 use crate::proto::outbuf::COPY_THRESHOLD;
-use crate::proto::ws::{DataKind, Message, PreparedMessage, WsConnection, WsState};
+use crate::proto::ws::{DataKind, Message, PreparedMessage, WsConnection, WsState, WsUsageError};
 use crate::proto::{Connection, OutQueue};
 use bytes::Bytes;
 use std::collections::VecDeque;
@@ -266,16 +266,7 @@ impl ConnState {
         payload: Bytes,
         limit: usize,
     ) -> Result<(), WsSendRefused> {
-        match &mut self.proto {
-            Proto::Ws(ws) if ws.state() == WsState::Open => {
-                if ws.output().len() > limit {
-                    return Err(WsSendRefused::Full(payload));
-                }
-                self.ws.counts.sent(payload.len());
-                ws.send(kind, payload).map_err(|_| WsSendRefused::Closed)
-            }
-            _ => Err(WsSendRefused::Closed),
-        }
+        self.ws_try_send_with(kind, payload, limit, WsConnection::send)
     }
 
     /// Like [`ConnState::ws_try_send`], never compressed (permessage-deflate).
@@ -285,13 +276,24 @@ impl ConnState {
         payload: Bytes,
         limit: usize,
     ) -> Result<(), WsSendRefused> {
+        self.ws_try_send_with(kind, payload, limit, WsConnection::send_uncompressed)
+    }
+
+    /// The high-water check, the count and the state check of a send, around `send`.
+    fn ws_try_send_with(
+        &mut self,
+        kind: DataKind,
+        payload: Bytes,
+        limit: usize,
+        send: fn(&mut WsConnection, DataKind, Bytes) -> Result<(), WsUsageError>,
+    ) -> Result<(), WsSendRefused> {
         match &mut self.proto {
             Proto::Ws(ws) if ws.state() == WsState::Open => {
                 if ws.output().len() > limit {
                     return Err(WsSendRefused::Full(payload));
                 }
-                ws.send_uncompressed(kind, payload)
-                    .map_err(|_| WsSendRefused::Closed)
+                self.ws.counts.sent(payload.len());
+                send(ws, kind, payload).map_err(|_| WsSendRefused::Closed)
             }
             _ => Err(WsSendRefused::Closed),
         }
