@@ -9,7 +9,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use support::*;
-use wirelane_core::app::memory::{Faults, MemRuntime};
+use wirelane_core::app::memory::{Faults, MemClient, MemRuntime};
 use wirelane_core::app::{Context, ServerError, ServerHandle};
 
 /// A fresh directory tree for one test, removed when dropped:
@@ -86,6 +86,19 @@ fn ask(rt: &MemRuntime, h: &ServerHandle, request: &str) -> Response {
     c.shutdown_write();
     rt.run_until_idle();
     r
+}
+
+/// Runs the server and reads until a whole response has arrived in `out` (the client may
+/// read slowly: bounded, so a server that stalls fails the test instead of hanging it).
+fn read_response(rt: &MemRuntime, c: &MemClient, out: &mut Vec<u8>) -> Option<Response> {
+    for _ in 0..10_000 {
+        rt.run_until_idle();
+        out.extend(c.read_available());
+        if let Some(r) = take_response(out) {
+            return Some(r);
+        }
+    }
+    None
 }
 
 fn get_with(path: &str, headers: &str) -> String {
@@ -454,15 +467,7 @@ fn a_multipart_answer_is_streamed_through_a_small_client_buffer() {
     // Parts that cross chunk boundaries, one of them larger than a chunk, and a suffix.
     c.write(get_with("/static/big.bin", "Range: bytes=-17,0-99,65530-200000\r\n").as_bytes());
     let mut out = Vec::new();
-    let mut response = None;
-    for _ in 0..10_000 {
-        rt.run_until_idle();
-        out.extend(c.read_available());
-        if let Some(r) = take_response(&mut out) {
-            response = Some(r);
-            break;
-        }
-    }
+    let response = read_response(&rt, &c, &mut out);
     let r = response.expect("the parts arrive");
     assert_eq!(r.status, 206);
     let b = boundary_of(&r);
@@ -505,15 +510,7 @@ fn a_large_file_is_streamed_through_a_small_client_buffer() {
     let c = connect(&rt, &h, Faults::default().client_buffer(8 * 1024));
     c.write(&get("/static/big.bin"));
     let mut out = Vec::new();
-    let mut response = None;
-    for _ in 0..10_000 {
-        rt.run_until_idle();
-        out.extend(c.read_available());
-        if let Some(r) = take_response(&mut out) {
-            response = Some(r);
-            break;
-        }
-    }
+    let response = read_response(&rt, &c, &mut out);
     let r = response.expect("the whole file arrives");
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-length"), Some(BIG.to_string().as_str()));
@@ -521,15 +518,7 @@ fn a_large_file_is_streamed_through_a_small_client_buffer() {
     assert!(r.body == big_content(), "the bytes arrive intact");
     // A range in the middle of a large file crosses chunk boundaries.
     c.write(get_with("/static/big.bin", "Range: bytes=65530-131080\r\n").as_bytes());
-    let mut response = None;
-    for _ in 0..10_000 {
-        rt.run_until_idle();
-        out.extend(c.read_available());
-        if let Some(r) = take_response(&mut out) {
-            response = Some(r);
-            break;
-        }
-    }
+    let response = read_response(&rt, &c, &mut out);
     let r = response.expect("the range arrives");
     assert_eq!(r.status, 206);
     assert!(r.body == big_content()[65530..=131080]);
