@@ -72,12 +72,12 @@ const HIGH_WATER: usize = 1 << 20;
 const LINGER: Duration = Duration::from_secs(2);
 
 /// What speaks on a connection.
-// One per connection, switching variant once (at the upgrade): boxing would only add an
-// allocation.
-#[allow(clippy::large_enum_variant)]
+// One per connection, switching variant once (at the upgrade). Boxed: the connection
+// table holds `Conn`s inline, so an unboxed HTTP connection would make every slot (and
+// every idle WebSocket's slot) as large as the HTTP state.
 enum Proto {
-    Http(ServerConnection),
-    Ws(WsConnection),
+    Http(Box<ServerConnection>),
+    Ws(Box<WsConnection>),
     /// Everything is written and our side is shut down; input is dropped until EOF.
     Lingering(Instant),
 }
@@ -211,7 +211,7 @@ impl Conn {
         if let Proto::Http(c) = &mut self.proto {
             c.set_date(http_date());
             if let Some(ws) = http_events(c, now, self.draining, self.deflate.as_ref()) {
-                self.proto = Proto::Ws(ws);
+                self.proto = Proto::Ws(Box::new(ws));
             }
         }
         if let Proto::Ws(c) = &mut self.proto {
@@ -507,7 +507,7 @@ fn main() -> io::Result<()> {
                             let interest = Interest::READABLE | Interest::WRITABLE;
                             if poll.registry().register(&mut sock, token, interest).is_ok() {
                                 let http = ServerConnection::new(HttpLimits::default(), now);
-                                let proto = Proto::Http(http);
+                                let proto = Proto::Http(Box::new(http));
                                 let conn = Conn {
                                     sock,
                                     proto,
