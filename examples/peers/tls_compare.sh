@@ -3,6 +3,11 @@
 # tokio-rustls (examples/peers/src/bin/tungstenite_tls.rs), same crypto provider (ring).
 #
 #   examples/peers/tls_compare.sh [--reps N] [--duration SECS] [--idle N] [--no-build]
+#                                 [--only A,C,H,D] [--servers tokio,smol,async-std,peer]
+#
+# --only runs the named scenarios alone (`--only handshake` is `--only H`), --servers the
+# named servers alone; the handshake scenario by itself on a quiet machine:
+#   examples/peers/tls_compare.sh --only handshake --reps 5
 #
 # As compare.sh: each server pinned to one core ($SERVER_CPU), loadgen --tls to the other
 # ($CLIENT_CPU), servers alternating within each repetition, server CPU from /proc/PID/stat.
@@ -18,38 +23,51 @@ MAIN_TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 PEERS_TARGET=${PEERS_TARGET_DIR:-$PEERS/target}
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
-REPS=3; DURATION=4; IDLE=10000; BUILD=1
+REPS=3; DURATION=4; IDLE=10000; BUILD=1; ONLY=A,C,H,D; WHICH=tokio,async-std,smol,peer
+USAGE="usage: $0 [--reps N] [--duration SECS] [--idle N] [--no-build] [--only A,C,H,D] [--servers tokio,smol,async-std,peer]"
 while [ $# -gt 0 ]; do
     case $1 in
         --reps) REPS=$2; shift ;;
         --duration) DURATION=$2; shift ;;
         --idle) IDLE=$2; shift ;;
         --no-build) BUILD=0 ;;
-        *) echo "usage: $0 [--reps N] [--duration SECS] [--idle N] [--no-build]" >&2; exit 2 ;;
+        --only) ONLY=${2//handshake/H}; shift ;;
+        --servers) WHICH=$2; shift ;;
+        *) echo "$USAGE" >&2; exit 2 ;;
     esac
     shift
 done
+wanted() { [[ ",$ONLY," == *",$1,"* ]]; }
 if [ $BUILD = 1 ]; then
     (cd "$ROOT" && cargo build --release -q -p wirelane-examples --bin echo --bin loadgen)
     (cd "$PEERS" && CARGO_TARGET_DIR=$PEERS_TARGET cargo build --release -q --bin tungstenite_tls)
 fi
 LOADGEN=$MAIN_TARGET/release/loadgen
-ECHO=$MAIN_TARGET/release/echo
+ECHO=${WIRELANE_ECHO:-$MAIN_TARGET/release/echo}
 CLK_TCK=$(getconf CLK_TCK)
-OUT=$PEERS/tls-results.jsonl
 LOG=$(mktemp -d)
+# A partial run (--only, --servers) does not replace the full run's raw results.
+if [ "$ONLY,$WHICH" = "A,C,H,D,tokio,async-std,smol,peer" ]; then
+    OUT=$PEERS/tls-results.jsonl
+else
+    OUT=$LOG/results.jsonl
+fi
 trap 'rm -rf "$LOG"' EXIT
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
     -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
     -addext basicConstraints=critical,CA:FALSE -keyout "$LOG/key.pem" -out "$LOG/cert.pem" 2>/dev/null
 export TLS_CERT=$LOG/cert.pem TLS_KEY=$LOG/key.pem
 TLSARGS="--tls-cert $LOG/cert.pem --tls-key $LOG/key.pem"
-SERVERS=(
-    "wirelane-tokio|$ECHO --runtime tokio --threads 1 $TLSARGS"
-    "wirelane-async-std|$ECHO --runtime async-std --threads 1 $TLSARGS"
-    "wirelane-smol|$ECHO --runtime smol --threads 1 $TLSARGS"
-    "tokio-tungstenite+tokio-rustls|$PEERS_TARGET/release/tungstenite_tls"
+ALL_SERVERS=(
+    "tokio|wirelane-tokio|$ECHO --runtime tokio --threads 1 $TLSARGS"
+    "async-std|wirelane-async-std|$ECHO --runtime async-std --threads 1 $TLSARGS"
+    "smol|wirelane-smol|$ECHO --runtime smol --threads 1 $TLSARGS"
+    "peer|tokio-tungstenite+tokio-rustls|$PEERS_TARGET/release/tungstenite_tls"
 )
+SERVERS=()
+for entry in "${ALL_SERVERS[@]}"; do
+    [[ ",$WHICH," == *",${entry%%|*},"* ]] && SERVERS+=("${entry#*|}")
+done
 : > "$OUT"
 PORT=19300
 SERVER_PID=
@@ -88,13 +106,14 @@ for rep in $(seq "$REPS"); do
         echo "== rep $rep: $name"
         # shellcheck disable=SC2086
         start_server $cmd || { echo "   ! $name did not start: $(cat "$LOG/server.out")"; continue; }
-        measure "$name" A "$rep" --conns 64 --window 16 --size 32
-        measure "$name" C "$rep" --conns 16 --window 1 --size 65536
-        measure "$name" H "$rep" --handshakes --threads 1
+        if wanted A; then measure "$name" A "$rep" --conns 64 --window 16 --size 32; fi
+        if wanted C; then measure "$name" C "$rep" --conns 16 --window 1 --size 65536; fi
+        if wanted H; then measure "$name" H "$rep" --handshakes --threads 1; fi
         stop_server
     done
 done
 for entry in "${SERVERS[@]}"; do
+    wanted D || break
     IFS='|' read -r name cmd <<< "$entry"
     # shellcheck disable=SC2086
     start_server $cmd || continue

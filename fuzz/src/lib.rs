@@ -800,6 +800,13 @@ mod tls_target {
                         Poll::Pending => break,
                     }
                 }
+                // As the driver does with nothing queued: records the transport made of
+                // its own (session tickets) go out.
+                if queue.is_empty() && server_alive {
+                    if let Poll::Ready(Err(_)) = server.poll_flush(&mut cx) {
+                        server_alive = false;
+                    }
+                }
             }
             let out = std::mem::take(&mut server_mock(&mut server).written);
             let mut slice = &out[..];

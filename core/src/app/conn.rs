@@ -78,6 +78,12 @@ impl Proto {
         each_proto!(self, c => Connection::is_closed(&**c) && Connection::output(&mut **c).is_empty(), true)
     }
 
+    /// Finished, perhaps with output still queued: nothing more will be queued, so the
+    /// queued output is the last the connection sends. `Done` counts as closed.
+    pub(crate) fn is_closed(&self) -> bool {
+        each_proto!(self, c => Connection::is_closed(&**c), true)
+    }
+
     pub(crate) fn release_idle_buffers(&mut self) {
         each_proto!(self, c => c.release_idle_buffers(), ())
     }

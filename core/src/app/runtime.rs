@@ -66,6 +66,26 @@ pub trait Transport: Send + Unpin + 'static {
         cx: &mut TaskCx<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>>;
+    /// [`poll_write_vectored`](Transport::poll_write_vectored) of the last bytes the
+    /// connection will send: the driver calls [`poll_shutdown`](Transport::poll_shutdown)
+    /// once they are written. A transport with closing bytes of its own (TLS's
+    /// `close_notify`) may send them in the same write, saving a system call per
+    /// connection. The default is a plain write.
+    fn poll_write_last(
+        &mut self,
+        cx: &mut TaskCx<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_write_vectored(cx, bufs)
+    }
+    /// Writes bytes the transport made of its own accord and still holds (TLS records made
+    /// while reading: session tickets, a key update answer). The driver calls it when it
+    /// has nothing queued to write, before it sleeps, so that such bytes ride with its next
+    /// write when there is one and are never left behind. The default holds nothing.
+    fn poll_flush(&mut self, cx: &mut TaskCx<'_>) -> Poll<io::Result<()>> {
+        let _ = cx;
+        Poll::Ready(Ok(()))
+    }
     /// Shuts down the write half (sends FIN).
     fn poll_shutdown(&mut self, cx: &mut TaskCx<'_>) -> Poll<io::Result<()>>;
     /// Sets `TCP_NODELAY`.

@@ -7,10 +7,14 @@
 //!   ([`Driver::output_cap`]): not reading is the backpressure;
 //! - after a read that returned less than it asked for, ask the transport whether more
 //!   came ([`Transport::poll_read_ready`]) rather than reading into an empty socket; after
-//!   the socket answered "not yet", do not ask again before the next wake-up;
+//!   the socket answered "not yet", do not ask again before the next wake-up; the drain
+//!   after our shutdown asks whether data came before reading too;
 //! - one read buffer per worker thread, so idle connections hold none;
 //! - write with one vectored write of the queued buffers; a write that brings the queue
-//!   under the senders' mark wakes the senders waiting for room;
+//!   under the senders' mark wakes the senders waiting for room; with nothing queued,
+//!   the transport writes what it holds of its own ([`Transport::poll_flush`]: TLS
+//!   tickets), so that it rides with our next write when there is one; the write that
+//!   holds the protocol's last bytes is a [`Transport::poll_write_last`];
 //! - a read or write error ends the connection at once (`Done`), nothing more is written;
 //! - close sequence: `Open` → (protocol finished and output written) `Closing` (shutdown of
 //!   the write half) → `Draining` (read and discard what the peer still sends, for a
@@ -207,13 +211,28 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
         loop {
             let mut st = self.conn.lock();
             let nudged = st.nudged;
+            let closed = st.proto.is_closed();
             let Some(out) = st.proto.output().filter(|o| !o.is_empty()) else {
+                drop(st);
+                // Nothing of ours to write: what the transport holds of its own goes now,
+                // before the task sleeps (if it does not finish, it wakes us to go on).
+                if let Poll::Ready(Err(e)) = self.io.poll_flush(cx) {
+                    return Err(e);
+                }
                 return Ok(unblocked || nudged);
             };
             let was_over = out.len() > cap;
             let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
             let n = out.io_slices(&mut slices);
-            match self.io.poll_write_vectored(cx, &slices[..n]) {
+            // The protocol is finished and this write holds all it queued: the transport
+            // may add its own closing bytes (TLS close_notify) to the same write.
+            let last = closed && slices[..n].iter().map(|s| s.len()).sum::<usize>() == out.len();
+            let written = if last {
+                self.io.poll_write_last(cx, &slices[..n])
+            } else {
+                self.io.poll_write_vectored(cx, &slices[..n])
+            };
+            match written {
                 Poll::Pending => return Ok(unblocked || nudged),
                 Poll::Ready(Err(e)) => return Err(e),
                 Poll::Ready(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
@@ -261,6 +280,11 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
 
     /// Reads and discards what the peer still sends after our shutdown.
     fn drain(&mut self, cx: &mut TaskCx<'_>, now: Instant, until: Instant, budget: usize) -> bool {
+        // The peer has usually not answered our shutdown yet: ask whether anything came
+        // rather than reading (on runtimes that can tell, a read would only say "not yet").
+        if self.io.poll_read_ready(cx).is_pending() {
+            return false;
+        }
         let r = READ_BUF.with(|cell| {
             let mut buf = cell.borrow_mut();
             if buf.len() < 4096 {

@@ -16,8 +16,13 @@
 //!   message while handshaking), and records not yet written; each buffer is freed once
 //!   empty, so an idle connection holds none (rustls's buffered connection would keep a
 //!   4 KiB read buffer for good);
-//! - writes: plaintext is encrypted in batches (small messages share records); records
-//!   the socket did not take are kept and written before anything else. A write whose
+//! - system calls: records rustls makes while reading (session tickets at the end of the
+//!   handshake) are written with the driver's next write (the `101` response), or at its
+//!   [`Transport::poll_flush`] before it sleeps; a handshake flight goes out
+//!   at once; after a short read, readiness is asked for rather than reading again; the
+//!   last write ([`Transport::poll_write_last`]) carries `close_notify` along;
+//! - writes: plaintext is encrypted in batches (small messages share records) after the
+//!   records already waiting, and all are written at once. A write whose
 //!   records are not all out answers `Pending` and counts its plaintext as taken only when
 //!   they are: the driver's queue keeps unwritten bytes at its head, so the next call
 //!   starts with the same bytes, which are then acknowledged without encrypting them again;
@@ -450,8 +455,14 @@ impl<T: Transport> TlsTransport<T> {
     }
 
     /// Reads ciphertext once and processes it; `Ok(0)` with nothing in `buf` is "read
-    /// again" (a handshake flight, an incomplete record), unless the peer has closed.
-    fn read_records(&mut self, cx: &mut TaskCx<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+    /// again" (a handshake flight, an incomplete record), unless the peer has closed. The
+    /// flag is true when the read returned less than it asked for (the socket is then
+    /// probably empty).
+    fn read_records(
+        &mut self,
+        cx: &mut TaskCx<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<(usize, bool)>> {
         let st = &mut *self.tls;
         let io = &mut self.io;
         READ_SCRATCH.with(|cell| {
@@ -471,7 +482,7 @@ impl<T: Transport> TlsTransport<T> {
                     }
                     st.session.peer_closed = true;
                     st.incoming = Vec::new();
-                    return Poll::Ready(Ok(0));
+                    return Poll::Ready(Ok((0, true)));
                 }
                 Poll::Ready(Ok(n)) => n,
             };
@@ -499,45 +510,21 @@ impl<T: Transport> TlsTransport<T> {
                 st.incoming.clear();
                 st.incoming.extend_from_slice(rest);
             }
-            Poll::Ready(Ok(filled))
+            Poll::Ready(Ok((filled, n < want)))
         })
     }
 }
 
-impl<T: Transport> Transport for TlsTransport<T> {
-    fn poll_read(&mut self, cx: &mut TaskCx<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        if self.tls.session.has_plain() {
-            return Poll::Ready(Ok(self.tls.session.take_plain(buf)));
-        }
-        loop {
-            if self.tls.session.failed {
-                return Poll::Ready(Err(invalid("connection failed")));
-            }
-            if self.tls.session.peer_closed {
-                return Poll::Ready(Ok(0));
-            }
-            // Handshake replies, session tickets, key updates: out before anything else.
-            if let Poll::Ready(Err(e)) = self.flush(cx) {
-                return Poll::Ready(Err(e));
-            }
-            match self.read_records(cx, buf) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Err(e)) => return self.last_words(cx, e),
-                Poll::Ready(Ok(0)) => {
-                    // Handshake replies go out now rather than at the next read.
-                    if let Poll::Ready(Err(e)) = self.flush(cx) {
-                        return Poll::Ready(Err(e));
-                    }
-                }
-                Poll::Ready(Ok(n)) => return Poll::Ready(Ok(n)),
-            }
-        }
-    }
-
-    fn poll_write_vectored(
+impl<T: Transport> TlsTransport<T> {
+    /// Encrypts what `bufs` hold (up to [`WRITE_BUDGET`]) after the records already
+    /// waiting (handshake tickets, a key update answer: one write carries them all), then
+    /// `close_notify` too if `last` and all of `bufs` fit, and writes. Acknowledges the
+    /// plaintext only once its records are all written (see the module docs).
+    fn write_records(
         &mut self,
         cx: &mut TaskCx<'_>,
         bufs: &[IoSlice<'_>],
+        last: bool,
     ) -> Poll<io::Result<usize>> {
         if self.tls.session.failed {
             return Poll::Ready(Err(invalid("connection failed")));
@@ -547,21 +534,18 @@ impl<T: Transport> Transport for TlsTransport<T> {
             // one to read it yet.
             return Poll::Ready(Err(io::ErrorKind::NotConnected.into()));
         }
-        match self.flush(cx) {
-            Poll::Pending => return Poll::Pending,
-            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-            Poll::Ready(Ok(())) => {}
-        }
         if self.tls.unacked > 0 {
-            return Poll::Ready(Ok(std::mem::take(&mut self.tls.unacked)));
+            // The head of `bufs` is already encrypted: finish writing it.
+            return match self.flush(cx) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                Poll::Ready(Ok(())) => Poll::Ready(Ok(std::mem::take(&mut self.tls.unacked))),
+            };
         }
-        let total = bufs
-            .iter()
-            .map(|b| b.len())
-            .sum::<usize>()
-            .min(WRITE_BUDGET);
+        let all = bufs.iter().map(|b| b.len()).sum::<usize>();
+        let total = all.min(WRITE_BUDGET);
         if total == 0 {
-            return Poll::Ready(Ok(0));
+            return self.flush(cx).map_ok(|()| 0);
         }
         let st = &mut *self.tls;
         let encrypted = match bufs.iter().find(|b| !b.is_empty()) {
@@ -587,6 +571,13 @@ impl<T: Transport> Transport for TlsTransport<T> {
             }
             Err(e) => return Poll::Ready(Err(e)),
         }
+        if last && total == all {
+            // The connection's last bytes: its close_notify goes in the same write
+            // rather than in one of its own at shutdown.
+            if let Ok(consumed) = st.session.close_notify(&mut st.incoming) {
+                st.incoming.drain(..consumed.min(st.incoming.len()));
+            }
+        }
         match self.flush(cx) {
             Poll::Ready(Ok(())) => Poll::Ready(Ok(total)),
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
@@ -595,6 +586,73 @@ impl<T: Transport> Transport for TlsTransport<T> {
                 Poll::Pending
             }
         }
+    }
+}
+
+impl<T: Transport> Transport for TlsTransport<T> {
+    fn poll_read(&mut self, cx: &mut TaskCx<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        if self.tls.session.has_plain() {
+            return Poll::Ready(Ok(self.tls.session.take_plain(buf)));
+        }
+        loop {
+            if self.tls.session.failed {
+                return Poll::Ready(Err(invalid("connection failed")));
+            }
+            if self.tls.session.peer_closed {
+                return Poll::Ready(Ok(0));
+            }
+            // Handshake records the socket did not take at once: out before anything else
+            // (no write of the driver's can carry them; it has nothing to send yet).
+            if self.tls.session.handshaking {
+                if let Poll::Ready(Err(e)) = self.flush(cx) {
+                    return Poll::Ready(Err(e));
+                }
+            }
+            match self.read_records(cx, buf) {
+                // Records made along with plaintext (session tickets at the end of the
+                // handshake) are not written here: they ride with the driver's next write
+                // (the 101 response), or go out at its `poll_flush` before it sleeps.
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) => return self.last_words(cx, e),
+                Poll::Ready(Ok((0, short))) => {
+                    // Handshake replies go out now: the peer answers only after them.
+                    if let Poll::Ready(Err(e)) = self.flush(cx) {
+                        return Poll::Ready(Err(e));
+                    }
+                    // After a short read the socket is probably empty: ask whether more
+                    // came instead of reading (a read would only say "not yet", a system
+                    // call on runtimes without readiness tracking of their own).
+                    if short {
+                        match self.io.poll_read_ready(cx) {
+                            Poll::Pending => return Poll::Pending,
+                            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                            Poll::Ready(Ok(())) => {}
+                        }
+                    }
+                }
+                Poll::Ready(Ok((n, _))) => return Poll::Ready(Ok(n)),
+            }
+        }
+    }
+
+    fn poll_write_vectored(
+        &mut self,
+        cx: &mut TaskCx<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.write_records(cx, bufs, false)
+    }
+
+    fn poll_write_last(
+        &mut self,
+        cx: &mut TaskCx<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.write_records(cx, bufs, true)
+    }
+
+    fn poll_flush(&mut self, cx: &mut TaskCx<'_>) -> Poll<io::Result<()>> {
+        self.flush(cx)
     }
 
     fn poll_shutdown(&mut self, cx: &mut TaskCx<'_>) -> Poll<io::Result<()>> {
