@@ -331,9 +331,11 @@ impl Context {
         if !self.is_websocket() {
             return None;
         }
-        let limit = self.inner.conn.config.max_inbound_queue;
-        let out_limit = self.inner.conn.config.max_outgoing_queue;
+        // The limits are read inside the closure, not captured: every capture is kept in
+        // the handler's future, which an idle WebSocket holds for life.
         poll_fn(|cx| {
+            let config = &self.inner.conn.config;
+            let (limit, out_limit) = (config.max_inbound_queue, config.max_outgoing_queue);
             let mut st = self.inner.conn.lock();
             if let Some(m) = st.ws.inbound.pop_front() {
                 let was_full = st.ws.inbound_bytes >= limit;

@@ -69,14 +69,16 @@ pub(crate) fn connection<F: Future + Unpin>(driver: F, peer: SocketAddr) -> Conn
     if span.is_disabled() {
         Connection::Plain(driver)
     } else {
-        Connection::Traced(driver.instrument(span))
+        Connection::Traced(Box::new(driver.instrument(span)))
     }
 }
 
-/// A connection's driver, in its span or not (see [`connection`]).
+/// A connection's driver, in its span or not (see [`connection`]). The traced one is boxed:
+/// this is the future of every connection's task, and a span beside the driver would make
+/// every task larger (tokio rounds a task up to a multiple of 128 bytes), subscriber or not.
 pub(crate) enum Connection<F> {
     Plain(F),
-    Traced(tracing::instrument::Instrumented<F>),
+    Traced(Box<tracing::instrument::Instrumented<F>>),
 }
 
 impl<F: Future + Unpin> Future for Connection<F> {
