@@ -19,6 +19,11 @@
 # switches per delivery are printed beside the CPU figures: they do not depend on how busy
 # the machine is. Counting every system call costs a little CPU on both sides alike (about
 # one system call per delivery each); PERF_STAT=0 turns it off.
+#
+# PERF_RECORD=1 also samples each server with `perf record -g` (at 499 Hz, to cost little:
+# use those runs for the split, not for the ratio) and prints the CPU per delivery spent
+# in the kernel's send system calls (writev, send, sendmsg), and from that the highest ratio
+# any server making one send per delivery could reach against this Socket.IO run.
 # Everything it starts is stopped by the EXIT trap; every step is bounded by a timeout.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -98,6 +103,13 @@ side() {
     # probes are in it too: well under 1% of the deliveries).
     local watchers=() j
     rm -f "$out/$name"-[ab].perf
+    if [ "${PERF_RECORD:-0}" = 1 ]; then
+        for j in 0 1; do
+            perf record -q -g -F 499 -p "${servers[$j]}" \
+                -o "$out/$name-$([ "$j" = 0 ] && echo a || echo b).data" 2>/dev/null &
+            watchers+=("$!")
+        done
+    fi
     if $perf_stat; then
         for j in 0 1; do
             perf stat -x, -e task-clock,context-switches,raw_syscalls:sys_enter \
@@ -178,4 +190,34 @@ if rows:
         sc = p.get("raw_syscalls:sys_enter", float("nan")) / n
         cs = p.get("context-switches", float("nan")) / n
         print(f"{side + ' ' + server:20}{cpu:>10.2f}{sc:>10.3f}{cs:>14.4f}")
+
+import re, subprocess
+def send_split(side, server):
+    # (CPU ns sampled, share of it under the kernel's send system calls), from perf record.
+    path = os.path.join(sys.argv[4], f"{side}-{server}.data")
+    if not os.path.exists(path):
+        return None
+    def report(*args):
+        return subprocess.run(["perf", "report", "-i", path, "--sort", "sym", "-g", "none",
+                               "--stdio", *args], capture_output=True, text=True).stdout
+    total = re.search(r"Event count \(approx\.\): (\d+)", report("--no-children"))
+    share = 0.0
+    for line in report("--children").splitlines():
+        f = line.split()
+        if len(f) >= 4 and f[-1] in ("do_writev", "__sys_sendto", "__sys_sendmsg"):
+            share += float(f[0].rstrip("%")) / 100
+    return (int(total.group(1)), share) if total else None
+split = {}
+for side, r in (("wirelane", w), ("socketio", s)):
+    parts = [send_split(side, x) for x in ("a", "b")]
+    if all(parts):
+        ns = sum(p[0] for p in parts)
+        send = sum(p[0] * p[1] for p in parts)
+        split[side] = (ns / r["delivered"] / 1000, send / r["delivered"] / 1000)
+if len(split) == 2:
+    print()
+    print("CPU per delivery, both servers, from perf record (499 Hz samples):")
+    for side, (total, send) in split.items():
+        print(f"  {side:10} {total:6.2f} us, of which {send:5.2f} us in the send system calls ({send / total:.0%})")
+    print(f"  ceiling: Socket.IO's total / wirelane's send alone = {split['socketio'][0] / split['wirelane'][1]:.1f}x")
 PY
