@@ -18,6 +18,7 @@ use bytes::Bytes;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
 
 /// What the hub does with a member whose outgoing queue is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -53,6 +54,11 @@ type Topics = HashMap<String, Vec<(u64, Sender)>>;
 /// let the queue grow).
 const MAX_QUEUED_REMOTE: usize = 1024;
 
+/// A driver asked to deliver the remote queue that has not come within this time (its
+/// task busy in a long poll, say) does not hold up the next messages: the backplane's
+/// thread delivers the queue itself when the next one arrives.
+const RELAY_PATIENCE: Duration = Duration::from_millis(20);
+
 /// A publication of another process, waiting to be delivered here.
 struct Remote {
     topic: Box<str>,
@@ -67,6 +73,11 @@ struct RemoteQueue {
     /// A member's driver has been asked to deliver the queue (and has not yet found it
     /// empty): further messages only join the queue.
     relayed: bool,
+    /// When that driver was asked.
+    asked_at: Option<Instant>,
+    /// Turns the choice of driver among a topic's members, so that one whose task is
+    /// slow to be polled is not asked every time.
+    turn: usize,
 }
 
 pub(crate) struct HubInner {
@@ -230,10 +241,17 @@ impl HubInner {
                 payload,
             });
             // Full: a driver was asked long ago and has not come yet, so deliver here.
-            let full = q.items.len() > MAX_QUEUED_REMOTE;
-            (full, !full && !std::mem::replace(&mut q.relayed, true))
+            let now = Instant::now();
+            let late = q.relayed && q.asked_at.is_some_and(|t| now - t > RELAY_PATIENCE);
+            let full = late || q.items.len() > MAX_QUEUED_REMOTE;
+            let ask = !full && !std::mem::replace(&mut q.relayed, true);
+            if ask {
+                q.asked_at = Some(now);
+                q.turn = q.turn.wrapping_add(1);
+            }
+            (full, ask.then_some(q.turn))
         };
-        if full || (ask && !self.ask_a_driver(topic)) {
+        if full || ask.is_some_and(|turn| !self.ask_a_driver(topic, turn)) {
             self.deliver_queued_remote();
         }
         members
@@ -241,10 +259,19 @@ impl HubInner {
 
     /// Asks one member's driver of `topic` to deliver the remote queue; false when none
     /// can (then the caller delivers it).
-    fn ask_a_driver(&self, topic: &str) -> bool {
+    fn ask_a_driver(&self, topic: &str, turn: usize) -> bool {
         let members: Vec<Sender> = match self.topics().get(topic) {
-            Some(m) => m.iter().map(|(_, s)| s.clone()).take(8).collect(),
-            None => return false,
+            Some(m) if !m.is_empty() => {
+                let start = turn % m.len();
+                let (before, after) = m.split_at(start);
+                after
+                    .iter()
+                    .chain(before)
+                    .map(|(_, s)| s.clone())
+                    .take(8)
+                    .collect()
+            }
+            _ => return false,
         };
         members.iter().any(|s| s.relay(&self.this))
     }
