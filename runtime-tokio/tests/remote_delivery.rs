@@ -110,3 +110,74 @@ fn remote_messages_reach_every_member_in_order_while_members_leave() {
         handle.shutdown_and_wait().await;
     });
 }
+
+/// A member whose connection is gone while its membership lives on (moved into a task of
+/// its own): the hub must not ask its driver, which will never run again, to deliver.
+async fn lingering_member(hub: Hub, ctx: Context) {
+    let membership = hub.join("room", ctx.sender());
+    while ctx.recv_message().await.is_some() {}
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        drop(membership);
+    });
+}
+
+#[test]
+fn remote_messages_are_not_left_with_a_driver_that_is_gone() {
+    const LIVE: usize = 3;
+    const GONE: usize = 6;
+    const MESSAGES: usize = 40;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let backplane = Arc::new(Loopback::default());
+        let hub = Hub::with_backplane(SlowClientPolicy::DropMessage, backplane.clone());
+        let server = Server::new();
+        server.port(0).await;
+        let h = hub.clone();
+        server
+            .route("/", move |ctx| lingering_member(h.clone(), ctx))
+            .await;
+        let handle = server.start().await.unwrap();
+        let url = format!("ws://{}/", handle.local_addr());
+        let mut clients = Vec::new();
+        for _ in 0..GONE + LIVE {
+            clients.push(tokio_tungstenite::connect_async(&url).await.unwrap().0);
+        }
+        while hub.members("room") < GONE + LIVE {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let mut live = clients.split_off(GONE);
+        for mut ws in clients {
+            ws.close(None).await.unwrap();
+            while ws.next().await.is_some() {}
+        }
+        // Their drivers end; their memberships stay for 2 s.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(hub.members("room"), GONE + LIVE);
+        let inbox = backplane.inbox.lock().unwrap().clone().unwrap();
+        // One message at a time, each awaited: no later message may rescue one that was
+        // handed to a driver that is gone.
+        for i in 0..MESSAGES {
+            let bytes =
+                envelope::encode(7, i as u64, None, DataKind::Text, i.to_string().as_bytes());
+            let env = Envelope::decode(Bytes::from(bytes), 1 << 16).unwrap();
+            let inbox = inbox.clone();
+            std::thread::spawn(move || inbox.deliver("room", &env))
+                .join()
+                .unwrap();
+            for ws in &mut live {
+                let got = tokio::time::timeout(Duration::from_secs(1), ws.next())
+                    .await
+                    .unwrap_or_else(|_| panic!("message {i} not delivered within 1 s"))
+                    .expect("connection open")
+                    .expect("a frame");
+                assert_eq!(got, TMessage::Text(i.to_string()));
+            }
+        }
+        drop(live);
+        handle.shutdown_and_wait().await;
+    });
+}
