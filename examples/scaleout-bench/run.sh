@@ -102,7 +102,7 @@ side() {
     # One `perf stat` per server, over the whole load run (the 1,000 handshakes and the
     # probes are in it too: well under 1% of the deliveries).
     local watchers=() j
-    rm -f "$out/$name"-[ab].perf
+    rm -f "$out/$name"-[ab].perf "$out/$name"-[ab].data
     if [ "${PERF_RECORD:-0}" = 1 ]; then
         for j in 0 1; do
             perf record -q -g -F 499 -p "${servers[$j]}" \
