@@ -1052,6 +1052,118 @@ fn websocket_message_limit_closes_with_1009() {
     ws_client_closes(&rt, &handle, &mut peer);
 }
 
+/// A burst of messages and then a protocol error, all in one read: every message before
+/// the error is answered, in order, before the close frame with 1002 (the handler takes
+/// the burst straight from the protocol, never past the frame that ends the connection).
+#[test]
+fn websocket_burst_then_protocol_error_answers_the_burst_first() {
+    let rt = MemRuntime::new();
+    let handle = ws_server(&rt, quiet());
+    let mut peer = Peer::new(connect(&rt, &handle, Faults::default()));
+    peer.upgrade(&rt, "/ws");
+    let mut burst = Vec::new();
+    for i in 0..20 {
+        burst.extend(text(&format!("m{i}")));
+    }
+    // A reserved opcode (3): 1002.
+    burst.extend(client_frame(3, true, b"bad"));
+    burst.extend(text("after the error"));
+    peer.conn.write(&burst);
+    rt.run_until_idle();
+    let f = peer.frames();
+    let texts: Vec<&str> = f
+        .iter()
+        .filter(|f| f.opcode == TEXT)
+        .map(Frame::text)
+        .collect();
+    let want: Vec<String> = (0..20).map(|i| format!("m{i}")).collect();
+    assert_eq!(texts, want);
+    assert_eq!(f.len(), 21, "nothing after the close frame: {f:?}");
+    assert_eq!(f.last().and_then(Frame::close_code), Some(1002));
+    ws_client_closes(&rt, &handle, &mut peer);
+}
+
+/// The same burst taken by a handler that receives in a task of its own (the driver's
+/// task is not the one polling it): every message arrives once, in order.
+#[test]
+fn websocket_burst_received_in_another_task() {
+    let rt = MemRuntime::new();
+    let spawner = rt.clone();
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let seen = got.clone();
+    let handle = start(&rt, move |s| async move {
+        s.ws_limits(quiet()).await;
+        s.route("/ws", move |ctx: Context| {
+            let seen = seen.clone();
+            let rt = spawner.clone();
+            async move {
+                let done = Done::default();
+                let finished = done.clone();
+                let c = ctx.clone();
+                rt.spawn(async move {
+                    while let Some(m) = c.recv_message().await {
+                        let text = String::from_utf8(m.into_bytes()).unwrap();
+                        seen.lock().unwrap().push(text.clone());
+                        if c.send_message(text).await.is_err() {
+                            break;
+                        }
+                    }
+                    finished.set();
+                });
+                // Stay until the receiving task is done (the connection lives with us).
+                done.wait().await;
+            }
+        })
+        .await;
+        s
+    });
+    let mut peer = Peer::new(connect(&rt, &handle, Faults::default().max_read(5)));
+    peer.upgrade(&rt, "/ws");
+    let mut burst = Vec::new();
+    for i in 0..50 {
+        burst.extend(text(&format!("n{i}")));
+    }
+    peer.conn.write(&burst);
+    rt.run_until_idle();
+    let want: Vec<String> = (0..50).map(|i| format!("n{i}")).collect();
+    assert_eq!(*got.lock().unwrap(), want);
+    let f = peer.frames();
+    let texts: Vec<&str> = f.iter().map(Frame::text).collect();
+    assert_eq!(texts, want);
+    peer.conn.write(&close_frame(1000, ""));
+    rt.run_until_idle();
+    peer.conn.shutdown_write();
+    rt.run_until_idle();
+    assert!(peer.conn.is_dropped_by_server());
+    assert_clean(&handle);
+}
+
+/// A one-shot signal from one task to another.
+#[derive(Clone, Default)]
+struct Done(Arc<Mutex<(bool, Option<std::task::Waker>)>>);
+
+impl Done {
+    fn set(&self) {
+        let mut g = self.0.lock().unwrap();
+        g.0 = true;
+        if let Some(w) = g.1.take() {
+            w.wake();
+        }
+    }
+
+    async fn wait(&self) {
+        std::future::poll_fn(|cx| {
+            let mut g = self.0.lock().unwrap();
+            if g.0 {
+                return std::task::Poll::Ready(());
+            }
+            g.1 = Some(cx.waker().clone());
+            std::task::Poll::Pending
+        })
+        .await
+    }
+}
+
 // ----- graceful shutdown -----
 
 #[test]

@@ -9,7 +9,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use support::*;
-use wirelane_core::app::memory::{Faults, MemRuntime};
+use wirelane_core::app::memory::{Faults, MemClient, MemRuntime};
 use wirelane_core::app::{Context, ServerError, ServerHandle};
 
 /// A fresh directory tree for one test, removed when dropped:
@@ -86,6 +86,19 @@ fn ask(rt: &MemRuntime, h: &ServerHandle, request: &str) -> Response {
     c.shutdown_write();
     rt.run_until_idle();
     r
+}
+
+/// Runs the server and reads until a whole response has arrived in `out` (the client may
+/// read slowly: bounded, so a server that stalls fails the test instead of hanging it).
+fn read_response(rt: &MemRuntime, c: &MemClient, out: &mut Vec<u8>) -> Option<Response> {
+    for _ in 0..10_000 {
+        rt.run_until_idle();
+        out.extend(c.read_available());
+        if let Some(r) = take_response(out) {
+            return Some(r);
+        }
+    }
+    None
 }
 
 fn get_with(path: &str, headers: &str) -> String {
@@ -224,11 +237,11 @@ fn single_ranges_get_206_and_bad_ones_416() {
         assert_eq!(r.status, 416, "{range}");
         assert_eq!(r.header("content-range"), Some("bytes */10"), "{range}");
     }
-    // Several ranges: the whole file. Another unit: ignored.
-    for range in ["bytes=0-1,4-5", "items=0-1"] {
-        let r = ask(&rt, &h, &get_with(path, &format!("Range: {range}\r\n")));
-        assert_eq!((r.status, r.body_str()), (200, "0123456789"), "{range}");
-    }
+    // Another unit: ignored. The unit's name is case-insensitive.
+    let r = ask(&rt, &h, &get_with(path, "Range: items=0-1\r\n"));
+    assert_eq!((r.status, r.body_str()), (200, "0123456789"));
+    let r = ask(&rt, &h, &get_with(path, "Range: Bytes=0-1\r\n"));
+    assert_eq!((r.status, r.body_str()), (206, "01"));
     // If-Range: a matching validator keeps the range, a stale one gets the whole file.
     let etag = ask(&rt, &h, &get_with(path, ""))
         .header("etag")
@@ -246,6 +259,222 @@ fn single_ranges_get_206_and_bad_ones_416() {
         &get_with(path, "Range: bytes=0-1\r\nIf-Range: \"old\"\r\n"),
     );
     assert_eq!((r.status, r.body_str()), (200, "0123456789"));
+    assert_clean(&h);
+}
+
+/// The boundary a multipart/byteranges response announces (checked to be 32 hex digits).
+fn boundary_of(r: &Response) -> String {
+    let ct = r.header("content-type").expect("a content type");
+    let b = ct
+        .strip_prefix("multipart/byteranges; boundary=")
+        .unwrap_or_else(|| panic!("multipart/byteranges: {ct}"));
+    assert!(
+        b.len() == 32 && b.bytes().all(|c| c.is_ascii_hexdigit()),
+        "{b}"
+    );
+    b.to_string()
+}
+
+/// The exact multipart/byteranges body for `parts` (first, last) of `file`, written out
+/// here independently of the server's code.
+fn multipart(boundary: &str, ctype: &str, file: &[u8], parts: &[(usize, usize)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (i, &(a, b)) in parts.iter().enumerate() {
+        if i > 0 {
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Type: {ctype}\r\nContent-Range: bytes {a}-{b}/{}\r\n\r\n",
+                file.len()
+            )
+            .as_bytes(),
+        );
+        out.extend_from_slice(&file[a..=b]);
+    }
+    out.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    out
+}
+
+const PAGE: &[u8] = b"0123456789";
+const TXT: &str = "text/plain; charset=utf-8";
+
+#[test]
+fn several_ranges_get_a_multipart_answer() {
+    let t = Tree::new();
+    let rt = MemRuntime::new();
+    let h = server(&rt, &t.site());
+    let path = "/static/sub/page.txt";
+    let range = |r: &str| ask(&rt, &h, &get_with(path, &format!("Range: {r}\r\n")));
+    let cases: &[(&str, &[(usize, usize)])] = &[
+        // two ranges
+        ("bytes=0-1,4-5", &[(0, 1), (4, 5)]),
+        // asked out of order: sent in ascending order
+        ("bytes=4-5,0-1", &[(0, 1), (4, 5)]),
+        // empty list elements are ignored
+        ("bytes=0-1,,4-5,", &[(0, 1), (4, 5)]),
+        // suffix ranges, with and without another range
+        ("bytes=0-0,-2", &[(0, 0), (8, 9)]),
+        ("bytes=-1,1-2,-30", &[(0, 9)]),
+        // overlapping or touching ranges are merged; the others stay apart
+        ("bytes=7-8,0-1,1-2", &[(0, 2), (7, 8)]),
+        ("bytes=0-1,2-3,6-7,5-5", &[(0, 3), (5, 7)]),
+        // an open end, clamped, and one more
+        ("bytes=1-1,8-", &[(1, 1), (8, 9)]),
+        // one satisfiable range among unsatisfiable ones (start past the end, empty suffix)
+        ("bytes=0-1,4-5,20-,-0", &[(0, 1), (4, 5)]),
+    ];
+    for &(ask_for, parts) in cases {
+        let r = range(ask_for);
+        assert_eq!(r.status, 206, "{ask_for}");
+        assert_eq!(r.header("accept-ranges"), Some("bytes"), "{ask_for}");
+        assert!(r.header("etag").is_some(), "{ask_for}");
+        if let [(a, b)] = parts {
+            // One range left after merging: a plain 206, no multipart.
+            assert_eq!(r.header("content-type"), Some(TXT), "{ask_for}");
+            assert_eq!(
+                r.header("content-range"),
+                Some(format!("bytes {a}-{b}/10").as_str()),
+                "{ask_for}"
+            );
+            assert_eq!(r.body, PAGE[*a..=*b], "{ask_for}");
+            continue;
+        }
+        let b = boundary_of(&r);
+        assert_eq!(r.header("content-range"), None, "{ask_for}");
+        let want = multipart(&b, TXT, PAGE, parts);
+        assert_eq!(
+            String::from_utf8_lossy(&r.body),
+            String::from_utf8_lossy(&want),
+            "{ask_for}"
+        );
+        assert_eq!(
+            r.header("content-length"),
+            Some(want.len().to_string().as_str())
+        );
+    }
+    // Written out once by hand, so the layout itself is checked, not just the helper.
+    let r = range("bytes=0-1,4-5");
+    let b = boundary_of(&r);
+    assert_eq!(
+        r.body_str(),
+        format!(
+            "--{b}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-range: bytes 0-1/10\r\n\r\n01\r\n\
+             --{b}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-range: bytes 4-5/10\r\n\r\n45\r\n\
+             --{b}--\r\n"
+        )
+        .replace("content-type", "Content-Type")
+        .replace("content-range", "Content-Range")
+    );
+    // Each response has its own boundary.
+    assert_ne!(b, boundary_of(&range("bytes=0-1,4-5")));
+    // Overlapping ranges that cover the file: one 206 of the file, not three copies.
+    let r = range("bytes=0-,0-,0-");
+    assert_eq!(r.status, 206);
+    assert_eq!(r.header("content-range"), Some("bytes 0-9/10"));
+    assert_eq!(r.body, PAGE);
+    // None satisfiable, or one malformed among good ones: 416.
+    for ask_for in [
+        "bytes=10-,20-30,-0",
+        "bytes=0-1,x-2",
+        "bytes=0-1,5-2",
+        "bytes=,",
+    ] {
+        let r = range(ask_for);
+        assert_eq!(r.status, 416, "{ask_for}");
+        assert_eq!(r.header("content-range"), Some("bytes */10"), "{ask_for}");
+    }
+    // MAX_RANGES (16) is allowed, counted before merging: 16 single bytes of big.bin.
+    let sixteen: Vec<(usize, usize)> = (0..16).map(|i| (i * 1000, i * 1000)).collect();
+    let spec: Vec<String> = sixteen.iter().map(|(a, b)| format!("{a}-{b}")).collect();
+    let r = ask(
+        &rt,
+        &h,
+        &get_with(
+            "/static/big.bin",
+            &format!("Range: bytes={}\r\n", spec.join(",")),
+        ),
+    );
+    assert_eq!(r.status, 206);
+    let b = boundary_of(&r);
+    assert!(r.body == multipart(&b, "application/octet-stream", &big_content(), &sixteen));
+    assert_clean(&h);
+}
+
+#[test]
+fn multipart_head_and_if_range() {
+    let t = Tree::new();
+    let rt = MemRuntime::new();
+    let h = server(&rt, &t.site());
+    let path = "/static/sub/page.txt";
+    let full = ask(&rt, &h, &get_with(path, "Range: bytes=0-1,4-5\r\n"));
+    // HEAD: the same head as the GET (status, type, length), then no body.
+    let c = connect(&rt, &h, Faults::default());
+    c.write(format!("HEAD {path} HTTP/1.1\r\nHost: t\r\nRange: bytes=0-1,4-5\r\n\r\n").as_bytes());
+    c.write(&get("/static/app.js"));
+    rt.run_until_idle();
+    let out = c.read_available();
+    let text = String::from_utf8_lossy(&out);
+    let (head, rest) = text.split_once("\r\n\r\n").expect("a head");
+    assert!(head.starts_with("HTTP/1.1 206"), "{head}");
+    assert!(
+        head.contains("content-type: multipart/byteranges; boundary="),
+        "{head}"
+    );
+    let length = format!("content-length: {}", full.body.len());
+    assert!(head.contains(&length), "{head}");
+    assert!(rest.starts_with("HTTP/1.1 200"), "{rest}");
+    assert!(rest.ends_with("console.log(1)"));
+    c.shutdown_write();
+    rt.run_until_idle();
+    // If-Range: a matching validator keeps the ranges, a stale one gets the whole file.
+    let etag = full.header("etag").unwrap();
+    let r = ask(
+        &rt,
+        &h,
+        &get_with(
+            path,
+            &format!("Range: bytes=0-1,4-5\r\nIf-Range: {etag}\r\n"),
+        ),
+    );
+    let b = boundary_of(&r);
+    assert_eq!(r.body, multipart(&b, TXT, PAGE, &[(0, 1), (4, 5)]));
+    let r = ask(
+        &rt,
+        &h,
+        &get_with(path, "Range: bytes=0-1,4-5\r\nIf-Range: \"old\"\r\n"),
+    );
+    assert_eq!((r.status, r.body_str()), (200, "0123456789"));
+    assert_eq!(r.header("content-type"), Some(TXT));
+    let r = ask(
+        &rt,
+        &h,
+        &get_with(
+            path,
+            "Range: bytes=0-1,4-5\r\nIf-Range: Sun, 06 Nov 1994 08:49:37 GMT\r\n",
+        ),
+    );
+    assert_eq!((r.status, r.body_str()), (200, "0123456789"));
+    assert_clean(&h);
+}
+
+#[test]
+fn a_multipart_answer_is_streamed_through_a_small_client_buffer() {
+    let t = Tree::new();
+    let rt = MemRuntime::new();
+    let h = server(&rt, &t.site());
+    let c = connect(&rt, &h, Faults::default().client_buffer(8 * 1024));
+    // Parts that cross chunk boundaries, one of them larger than a chunk, and a suffix.
+    c.write(get_with("/static/big.bin", "Range: bytes=-17,0-99,65530-200000\r\n").as_bytes());
+    let mut out = Vec::new();
+    let response = read_response(&rt, &c, &mut out);
+    let r = response.expect("the parts arrive");
+    assert_eq!(r.status, 206);
+    let b = boundary_of(&r);
+    let parts = [(0, 99), (65530, 200000), (BIG - 17, BIG - 1)];
+    assert!(r.body == multipart(&b, "application/octet-stream", &big_content(), &parts));
+    c.shutdown_write();
+    rt.run_until_idle();
     assert_clean(&h);
 }
 
@@ -281,15 +510,7 @@ fn a_large_file_is_streamed_through_a_small_client_buffer() {
     let c = connect(&rt, &h, Faults::default().client_buffer(8 * 1024));
     c.write(&get("/static/big.bin"));
     let mut out = Vec::new();
-    let mut response = None;
-    for _ in 0..10_000 {
-        rt.run_until_idle();
-        out.extend(c.read_available());
-        if let Some(r) = take_response(&mut out) {
-            response = Some(r);
-            break;
-        }
-    }
+    let response = read_response(&rt, &c, &mut out);
     let r = response.expect("the whole file arrives");
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-length"), Some(BIG.to_string().as_str()));
@@ -297,15 +518,7 @@ fn a_large_file_is_streamed_through_a_small_client_buffer() {
     assert!(r.body == big_content(), "the bytes arrive intact");
     // A range in the middle of a large file crosses chunk boundaries.
     c.write(get_with("/static/big.bin", "Range: bytes=65530-131080\r\n").as_bytes());
-    let mut response = None;
-    for _ in 0..10_000 {
-        rt.run_until_idle();
-        out.extend(c.read_available());
-        if let Some(r) = take_response(&mut out) {
-            response = Some(r);
-            break;
-        }
-    }
+    let response = read_response(&rt, &c, &mut out);
     let r = response.expect("the range arrives");
     assert_eq!(r.status, 206);
     assert!(r.body == big_content()[65530..=131080]);

@@ -1038,3 +1038,101 @@ fn a_control_frame_leaves_the_recycled_buffer_to_the_next_message() {
     assert_eq!(got, b"new message");
     assert_eq!((got.as_ptr(), got.capacity()), (ptr, cap));
 }
+
+/// A burst taken with `poll_plain_message` and finished with `poll_event`, split at every
+/// point: the plain messages come out one by one, anything else (a ping, a frame cut
+/// short, a fragment) is left untouched for `poll_event`, and `buffered_input` counts only
+/// what has not been taken.
+#[test]
+fn plain_messages_are_taken_until_anything_else_at_every_split() {
+    let mut input = Vec::new();
+    input.extend(cf(true, 0x1, b"one"));
+    input.extend(cf(true, 0x2, &[7u8; 200])); // 16-bit length
+    input.extend(cf(true, 0x9, b"ping"));
+    input.extend(cf(true, 0x1, b"two"));
+    input.extend(cf(false, 0x1, b"fr"));
+    input.extend(cf(true, 0x0, b"ag"));
+    input.extend(cf(true, 0x1, b"three"));
+    let want = vec![
+        Message::Text("one".into()),
+        Message::Binary(vec![7u8; 200]),
+        Message::Text("two".into()),
+        Message::Text("frag".into()),
+        Message::Text("three".into()),
+    ];
+    for split in 0..=input.len() {
+        let mut c = server(no_timers());
+        let t0 = Instant::now();
+        let mut got = Vec::new();
+        let mut pings = 0;
+        for part in [&input[..split], &input[split..]] {
+            c.handle_input(part, t0);
+            loop {
+                let before = c.buffered_input();
+                if let Some(m) = c.poll_plain_message() {
+                    assert!(
+                        c.buffered_input() < before,
+                        "split {split}: taken bytes counted"
+                    );
+                    got.push(m);
+                    continue;
+                }
+                assert_eq!(
+                    c.buffered_input(),
+                    before,
+                    "split {split}: a refusal changes nothing"
+                );
+                match c.poll_event() {
+                    Some(WsEvent::Message(m)) => got.push(m),
+                    Some(WsEvent::Ping(_)) => pings += 1,
+                    Some(other) => panic!("split {split}: unexpected {other:?}"),
+                    None => break,
+                }
+            }
+        }
+        assert_eq!(got, want, "split {split}");
+        assert_eq!(pings, 1, "split {split}");
+        assert_eq!(c.buffered_input(), 0, "split {split}");
+        let out = c.output().take_all();
+        assert_eq!(
+            server_frames(&out),
+            vec![(true, Opcode::Pong, b"ping".to_vec())]
+        );
+    }
+}
+
+/// Invalid UTF-8 in a whole small text frame: `poll_plain_message` refuses it and leaves
+/// the frame as it arrived (it unmasks in place to look), so the general parser still
+/// fails the connection with 1007 — after the messages before it were taken.
+#[test]
+fn plain_message_refuses_invalid_text_and_leaves_it_intact() {
+    let mut input = cf(true, 0x1, b"fine");
+    input.extend(cf(true, 0x1, &[b'a', 0xFF, b'b']));
+    let mut c = server(no_timers());
+    c.handle_input(&input, Instant::now());
+    assert_eq!(c.poll_plain_message(), Some(Message::Text("fine".into())));
+    assert_eq!(c.poll_plain_message(), None);
+    assert_eq!(c.poll_plain_message(), None, "asking again changes nothing");
+    match c.poll_event() {
+        Some(WsEvent::Error(e)) => assert_eq!(e.close_code(), CloseCode::INVALID_PAYLOAD),
+        other => panic!("expected the 1007 error, got {other:?}"),
+    }
+    assert_eq!(c.poll_plain_message(), None, "nothing after an error");
+    let out = c.output().take_all();
+    let frames = server_frames(&out);
+    assert_eq!(frames.len(), 1);
+    assert_eq!(frames[0].1, Opcode::Close);
+    assert_eq!(&frames[0].2[..2], &1007u16.to_be_bytes());
+}
+
+/// After the peer's close frame nothing more is taken, even whole frames behind it.
+#[test]
+fn no_plain_message_after_the_peer_closed() {
+    let mut input = cf(true, 0x8, &close_payload(1000, b""));
+    input.extend(cf(true, 0x1, b"late"));
+    let mut c = server(no_timers());
+    c.handle_input(&input, Instant::now());
+    assert_eq!(c.poll_plain_message(), None);
+    assert!(matches!(c.poll_event(), Some(WsEvent::PeerClose(_))));
+    assert_eq!(c.poll_plain_message(), None);
+}

@@ -12,11 +12,12 @@ use crate::proto::outbuf::COPY_THRESHOLD;
 use crate::proto::ws::{DataKind, Message, PreparedMessage, WsConnection, WsState, WsUsageError};
 use crate::proto::{Connection, OutQueue};
 use bytes::Bytes;
+use parking_lot::{Mutex, MutexGuard};
 use std::collections::VecDeque;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Weak};
 use std::task::{Context as TaskCx, Poll, Waker};
 use std::time::Instant;
 
@@ -204,8 +205,8 @@ impl ConnShared {
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, ConnState> {
         // A panic while holding the lock leaves consistent-enough state (every critical
-        // section is a few field updates), so poisoning is ignored rather than propagated.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        // section is a few field updates), so a lock without poisoning fits.
+        self.state.lock()
     }
 }
 
@@ -263,6 +264,25 @@ impl ConnState {
                 w.wake_by_ref();
             }
         }
+    }
+
+    /// The next message straight from the protocol, for a receiver that found the queue
+    /// empty: the next frame already received, when it is a whole plain message (see
+    /// `WsConnection::poll_plain_message`). It skips the driver's event loop and the
+    /// receiver's park and wake-up, so a burst of messages is answered in one poll of the
+    /// handler, one message buffer going round. Not while replies pile up: the driver
+    /// parses nothing then either (its output cap), and the sender would wait anyway.
+    pub(crate) fn take_plain_message(&mut self, out_limit: usize) -> Option<Message> {
+        let Proto::Ws(ws) = &mut self.proto else {
+            return None;
+        };
+        if ws.output().len() > out_limit {
+            return None;
+        }
+        let m = ws.poll_plain_message()?;
+        self.ws.counts.received(m.len());
+        self.ws.last_kind = Some(m.kind());
+        Some(m)
     }
 
     /// Queues a WebSocket data message, honouring the outgoing high-water mark.

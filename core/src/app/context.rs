@@ -332,6 +332,7 @@ impl Context {
             return None;
         }
         let limit = self.inner.conn.config.max_inbound_queue;
+        let out_limit = self.inner.conn.config.max_outgoing_queue;
         poll_fn(|cx| {
             let mut st = self.inner.conn.lock();
             if let Some(m) = st.ws.inbound.pop_front() {
@@ -345,6 +346,9 @@ impl Context {
             }
             if st.ws.recv_done || matches!(st.proto, Proto::Done) {
                 return Poll::Ready(None);
+            }
+            if let Some(m) = st.take_plain_message(out_limit) {
+                return Poll::Ready(Some(m));
             }
             st.park_receiver(cx.waker());
             Poll::Pending

@@ -65,7 +65,7 @@ use super::close::{parse_close_payload, truncate_reason, CloseCode, CloseFrame};
 use super::deflate::{DeflateConfig, DeflateParams, PerMessageDeflate, PreparedMessage};
 use super::error::{WsError, WsUsageError};
 use super::frame::{FrameHeader, Opcode, MAX_CONTROL_PAYLOAD};
-use super::mask::{apply_mask, unmask_into};
+use super::mask::apply_mask;
 use super::message::{DataKind, Message};
 use super::utf8::Utf8Validator;
 use crate::proto::{OutQueue, WsLimits};
@@ -201,6 +201,11 @@ pub struct WsConnection {
     config: Arc<WsConfig>,
     state: WsState,
     inbuf: BytesMut,
+    /// Bytes at the front of `inbuf` already taken by the one-step path
+    /// ([`WsConnection::whole_small_frame`]), given back to `inbuf` in one `advance` when
+    /// anything else looks at the buffer ([`WsConnection::settle_input`]): a burst of
+    /// small frames then costs one pointer update, not one per frame.
+    taken: usize,
     read: Read,
     /// The message being assembled by the general parser (boxed: most messages take the
     /// one-step path and never need it, and an idle connection should be small).
@@ -236,6 +241,7 @@ impl WsConnection {
             config,
             state: WsState::Open,
             inbuf: BytesMut::new(),
+            taken: 0,
             read: Read::Header,
             msg: None,
             out: OutQueue::new(),
@@ -289,6 +295,7 @@ impl WsConnection {
         }
         self.last_input = now;
         self.unparsed = true;
+        self.settle_input();
         let direct = self.take_payload_directly(data);
         self.inbuf.extend_from_slice(&data[direct..]);
     }
@@ -406,6 +413,23 @@ impl WsConnection {
         }
     }
 
+    /// The next message, only when the buffered input begins with a whole unfragmented data
+    /// frame that becomes a message in one step; `None` otherwise, having changed nothing
+    /// (anything else, every error included, is left to [`WsConnection::poll_event`]).
+    ///
+    /// An application waiting for a message can take it this way straight from the
+    /// protocol, without a trip through the driver's event loop: it can only ever be the
+    /// event `poll_event` would return next, and it never ends the connection.
+    pub fn poll_plain_message(&mut self) -> Option<Message> {
+        if !matches!(self.ending, Ending::None)
+            || self.closed_queued
+            || matches!(self.state, WsState::ClosingRemote | WsState::Closed)
+        {
+            return None;
+        }
+        self.whole_small_frame()
+    }
+
     /// The next deadline at which [`WsConnection::handle_timeout`] must be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
         if self.closed_queued {
@@ -438,6 +462,7 @@ impl WsConnection {
     /// a buffer of its size). Call it when the connection goes quiet; the next message
     /// allocates again.
     pub fn release_idle_buffers(&mut self) {
+        self.settle_input();
         if self.inbuf.is_empty() {
             if self.inbuf.capacity() > 0 {
                 self.inbuf = BytesMut::new();
@@ -461,12 +486,12 @@ impl WsConnection {
         !self.unparsed
             && !self.eof
             && self.state != WsState::Closed
-            && self.inbuf.len() < self.config.limits.read_pause
+            && self.inbuf.len() - self.taken < self.config.limits.read_pause
     }
 
     /// Bytes received but not yet turned into events.
     pub fn buffered_input(&self) -> usize {
-        self.inbuf.len()
+        self.inbuf.len() - self.taken
     }
 
     /// The state of the close handshake.
@@ -694,6 +719,7 @@ impl WsConnection {
         }
         self.state = WsState::Closed;
         self.inbuf = BytesMut::new();
+        self.taken = 0;
         self.msg = None;
         if let Some(d) = self.deflate.as_deref_mut() {
             d.inflater.abort();
@@ -712,7 +738,7 @@ impl WsConnection {
         {
             return None;
         }
-        let b = &self.inbuf[..];
+        let b = &self.inbuf[self.taken..];
         let (&b0, &b1) = (b.first()?, b.get(1)?);
         // FIN, no RSV bits, Text or Binary; masked (every client frame must be).
         let kind = match b0 {
@@ -740,24 +766,46 @@ impl WsConnection {
             return None;
         }
         let key = [b[start - 4], b[start - 3], b[start - 2], b[start - 1]];
+        // Unmasked in place (the input buffer is ours), then copied out in one piece.
+        let at = self.taken + start;
+        let payload = &mut self.inbuf[at..at + len];
+        apply_mask(payload, key, 0);
         let mut buf = std::mem::take(&mut self.recycled);
-        unmask_into(&mut buf, &b[start..start + len], key, 0);
+        buf.extend_from_slice(payload);
         let msg = match kind {
             DataKind::Binary => Message::Binary(buf),
             DataKind::Text => match String::from_utf8(buf) {
                 Ok(text) => Message::Text(text),
                 Err(e) => {
-                    // Invalid: the general parser fails the connection with 1007.
+                    // Invalid: put the frame back as it arrived (masking twice is the
+                    // identity) for the general parser, which fails the connection with
+                    // 1007.
+                    apply_mask(&mut self.inbuf[at..at + len], key, 0);
                     self.recycle_buffer(e.into_bytes());
                     return None;
                 }
             },
         };
-        self.inbuf.advance(start + len);
+        self.taken += start + len;
+        if self.taken == self.inbuf.len() {
+            // The burst is all taken: emptying the buffer is cheaper than advancing it.
+            self.inbuf.clear();
+            self.taken = 0;
+        }
         Some(msg)
     }
 
+    /// Gives the bytes taken by the one-step path back to the input buffer (see `taken`).
+    #[inline]
+    fn settle_input(&mut self) {
+        if self.taken > 0 {
+            self.inbuf.advance(self.taken);
+            self.taken = 0;
+        }
+    }
+
     fn step(&mut self) -> Result<Step, WsError> {
+        self.settle_input();
         match self.read {
             Read::Header => {
                 let Some((h, n)) = FrameHeader::decode(&self.inbuf)? else {
@@ -989,6 +1037,7 @@ impl WsConnection {
                 }
                 self.msg = None;
                 self.inbuf = BytesMut::new();
+                self.taken = 0;
                 self.queue_closed();
                 Ok(Step::Event(WsEvent::PeerClose(frame)))
             }

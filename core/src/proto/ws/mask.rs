@@ -19,16 +19,28 @@ pub fn apply_mask_bytewise(buf: &mut [u8], key: [u8; 4], phase: usize) {
 /// The key rotated to start at `phase`, and the same repeated over a 64-bit word.
 #[inline]
 fn rotated_key(key: [u8; 4], phase: usize) -> ([u8; 4], u64) {
-    let p = phase & 3;
-    let k = [key[p], key[(p + 1) & 3], key[(p + 2) & 3], key[(p + 3) & 3]];
-    let k64 = u64::from_ne_bytes([k[0], k[1], k[2], k[3], k[0], k[1], k[2], k[3]]);
-    (k, k64)
+    // Rotating the key as one word (rather than gathering four bytes) keeps this a few
+    // instructions: it runs once per frame, which for chat-sized frames is a fair share
+    // of the masking itself.
+    let shift = 8 * (phase as u32 & 3);
+    let word = u32::from_ne_bytes(key);
+    let k32 = if cfg!(target_endian = "little") {
+        word.rotate_right(shift)
+    } else {
+        word.rotate_left(shift)
+    };
+    (k32.to_ne_bytes(), u64::from(k32) | (u64::from(k32) << 32))
 }
 
 /// XORs `buf` with the masking `key`, starting `phase` bytes into the key.
 #[inline]
 pub fn apply_mask(buf: &mut [u8], key: [u8; 4], phase: usize) {
     let (k, k64) = rotated_key(key, phase);
+    if buf.len() < 64 {
+        // Chat-sized: the 32-byte blocks below cost more to set up than they save.
+        xor_words(buf, k, k64);
+        return;
+    }
     let mut chunks = buf.chunks_exact_mut(32);
     for c in &mut chunks {
         for w in c.chunks_exact_mut(8) {
@@ -36,8 +48,13 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], phase: usize) {
             w.copy_from_slice(&v.to_ne_bytes());
         }
     }
-    let rest = chunks.into_remainder();
-    let mut words = rest.chunks_exact_mut(8);
+    xor_words(chunks.into_remainder(), k, k64);
+}
+
+/// XORs `buf` with the rotated key, a 64-bit word at a time, then the tail bytewise.
+#[inline]
+fn xor_words(buf: &mut [u8], k: [u8; 4], k64: u64) {
+    let mut words = buf.chunks_exact_mut(8);
     for w in &mut words {
         let v = u64::from_ne_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]) ^ k64;
         w.copy_from_slice(&v.to_ne_bytes());
