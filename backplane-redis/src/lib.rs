@@ -51,8 +51,10 @@
 //! runtime per process; with its I/O on a thread of its own, one implementation serves all
 //! three adapters the same way and never competes with the connections' tasks. The hub
 //! never waits on that thread: a publication is a non-blocking push into the bounded
-//! outbox, and remote messages reach members through the same non-blocking queue push as
-//! local ones, which wakes each connection's task on its own runtime.
+//! outbox. Remote messages are handed to the hub, which has one member connection's task
+//! push them into every member's queue on that connection's runtime (one cross-thread
+//! wake-up for the messages that arrive together, not one per member), through the same
+//! non-blocking queue push as local ones.
 //!
 //! The thread holds three Redis connections: one in subscriber mode, one for `PUBLISH`
 //! (pipelined in batches), one for presence. It stops when the backplane is dropped (with

@@ -106,7 +106,12 @@ impl app::Transport for TokioStream {
         cx: &mut TaskCx<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
+        // One buffer (a small message, or several copied into one): a plain write(2)
+        // skips the kernel's copying and checking of an iovec array.
+        match bufs {
+            [one] => Pin::new(&mut self.0).poll_write(cx, one),
+            _ => Pin::new(&mut self.0).poll_write_vectored(cx, bufs),
+        }
     }
 
     fn poll_shutdown(&mut self, cx: &mut TaskCx<'_>) -> Poll<io::Result<()>> {

@@ -15,9 +15,10 @@ use super::error::TrySendError;
 use super::sender::Sender;
 use crate::proto::ws::{CloseCode, DataKind, Message, PreparedMessage};
 use bytes::Bytes;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
 
 /// What the hub does with a member whose outgoing queue is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -48,8 +49,46 @@ pub struct HubStats {
 
 type Topics = HashMap<String, Vec<(u64, Sender)>>;
 
+/// Remote messages handed over by the backplane beyond this many wait for no member's
+/// driver: the backplane's thread delivers them itself (a runtime that stalls must not
+/// let the queue grow).
+const MAX_QUEUED_REMOTE: usize = 1024;
+
+/// A driver asked to deliver the remote queue that has not come within this time (its
+/// task busy in a long poll, say) does not hold up the next messages: the backplane's
+/// thread delivers the queue itself when the next one arrives.
+const RELAY_PATIENCE: Duration = Duration::from_millis(20);
+
+/// A publication of another process, waiting to be delivered here.
+struct Remote {
+    topic: Box<str>,
+    kind: DataKind,
+    payload: Bytes,
+}
+
+/// Remote messages between the backplane's thread and the runtime.
+#[derive(Default)]
+struct RemoteQueue {
+    items: VecDeque<Remote>,
+    /// A member's driver has been asked to deliver the queue (and has not yet found it
+    /// empty): further messages only join the queue.
+    relayed: bool,
+    /// When that driver was asked.
+    asked_at: Option<Instant>,
+    /// Turns the choice of driver among a topic's members, so that one whose task is
+    /// slow to be polled is not asked every time.
+    turn: usize,
+}
+
 pub(crate) struct HubInner {
     topics: Mutex<Topics>,
+    remote_queue: Mutex<RemoteQueue>,
+    /// Held while queued remote messages are delivered, so that two batches taken from the
+    /// queue never interleave (order per publisher and topic).
+    delivering: Mutex<()>,
+    /// Itself, for the drivers asked to deliver the queue (weak: members' connections
+    /// must not keep the hub alive).
+    this: Weak<HubInner>,
     next_id: AtomicU64,
     policy: SlowClientPolicy,
     backplane: Option<Arc<dyn Backplane>>,
@@ -180,12 +219,85 @@ impl HubInner {
         delivered
     }
 
-    /// A publication from another process, from the backplane's [`Inbox`].
+    /// A publication from another process, from the backplane's [`Inbox`] (called on the
+    /// backplane's thread). Returns the members of `topic` in this process.
+    ///
+    /// Delivering from that thread would wake every member's task across threads (on
+    /// tokio, one eventfd write per member and message); instead the message joins a
+    /// queue that one member's driver delivers on its runtime, with one wake-up for all
+    /// the messages queued meanwhile. Without a driver to ask, or with the queue at
+    /// its bound, this thread delivers the queue itself, in order.
     pub(crate) fn deliver_remote(&self, topic: &str, kind: DataKind, payload: Bytes) -> usize {
         self.remote.fetch_add(1, Ordering::Relaxed);
-        // The publisher's `except` names a member of its own process, which never
-        // delivers its own envelope again: every member here gets it.
-        self.deliver_local(topic, kind, payload, None)
+        let members = self.topics().get(topic).map_or(0, Vec::len);
+        if members == 0 {
+            return 0;
+        }
+        let (full, ask) = {
+            let mut q = self.remote_queue();
+            q.items.push_back(Remote {
+                topic: topic.into(),
+                kind,
+                payload,
+            });
+            // Full: a driver was asked long ago and has not come yet, so deliver here.
+            let now = Instant::now();
+            let late = q.relayed && q.asked_at.is_some_and(|t| now - t > RELAY_PATIENCE);
+            let full = late || q.items.len() > MAX_QUEUED_REMOTE;
+            let ask = !full && !std::mem::replace(&mut q.relayed, true);
+            if ask {
+                q.asked_at = Some(now);
+                q.turn = q.turn.wrapping_add(1);
+            }
+            (full, ask.then_some(q.turn))
+        };
+        if full || ask.is_some_and(|turn| !self.ask_a_driver(topic, turn)) {
+            self.deliver_queued_remote();
+        }
+        members
+    }
+
+    /// Asks one member's driver of `topic` to deliver the remote queue; false when none
+    /// can (then the caller delivers it).
+    fn ask_a_driver(&self, topic: &str, turn: usize) -> bool {
+        let members: Vec<Sender> = match self.topics().get(topic) {
+            Some(m) if !m.is_empty() => {
+                let start = turn % m.len();
+                let (before, after) = m.split_at(start);
+                after
+                    .iter()
+                    .chain(before)
+                    .map(|(_, s)| s.clone())
+                    .take(8)
+                    .collect()
+            }
+            _ => return false,
+        };
+        members.iter().any(|s| s.relay(&self.this))
+    }
+
+    /// Delivers the queued remote messages, in order, until the queue is empty.
+    pub(crate) fn deliver_queued_remote(&self) {
+        let _one_at_a_time = self.delivering.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            let batch = {
+                let mut q = self.remote_queue();
+                if q.items.is_empty() {
+                    q.relayed = false;
+                    return;
+                }
+                std::mem::take(&mut q.items)
+            };
+            for r in batch {
+                // The publisher's `except` names a member of its own process, which never
+                // delivers its own envelope again: every member here gets it.
+                self.deliver_local(&r.topic, r.kind, r.payload, None);
+            }
+        }
+    }
+
+    fn remote_queue(&self) -> MutexGuard<'_, RemoteQueue> {
+        self.remote_queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -206,8 +318,11 @@ impl Hub {
 
     fn build(policy: SlowClientPolicy, backplane: Option<Arc<dyn Backplane>>) -> Self {
         Hub {
-            inner: Arc::new(HubInner {
+            inner: Arc::new_cyclic(|this| HubInner {
                 topics: Mutex::new(HashMap::new()),
+                remote_queue: Mutex::new(RemoteQueue::default()),
+                delivering: Mutex::new(()),
+                this: this.clone(),
                 next_id: AtomicU64::new(0),
                 policy,
                 backplane,

@@ -4,6 +4,7 @@
 //! The driver and the handler usually run in the same task, so the mutex is uncontended;
 //! it is there because a handler may move a `Context` clone or a `Sender` into other tasks.
 
+use super::broadcast::HubInner;
 use super::config::ServerConfig;
 use super::error::SendError;
 use crate::proto::http::ServerConnection;
@@ -16,7 +17,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::task::{Context as TaskCx, Poll, Waker};
 use std::time::Instant;
 
@@ -147,6 +148,12 @@ pub(crate) struct ConnState {
     /// polls the handler) was running, so no wake-up was sent: the driver polls the
     /// handler again in the same turn.
     pub nudged: bool,
+    /// Hubs that asked this connection's driver to deliver their queued remote messages
+    /// on its next poll (see `HubInner::deliver_remote`): a backplane thread hands a
+    /// message to the runtime with one wake-up of this task instead of one per member.
+    pub relays: Vec<Weak<HubInner>>,
+    /// The driver is gone (dropped): nothing asked of it here would ever run.
+    pub driver_gone: bool,
     /// What the TLS handshake settled (set once it completes; `None` on plaintext).
     #[cfg(feature = "tls")]
     pub tls: Option<Box<TlsInfo>>,
@@ -191,6 +198,8 @@ impl ConnShared {
                 recv_waker: None,
                 send_wakers: Vec::new(),
                 nudged: false,
+                relays: Vec::new(),
+                driver_gone: false,
                 #[cfg(feature = "tls")]
                 tls: None,
             }),

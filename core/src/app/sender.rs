@@ -1,12 +1,13 @@
 //! [`Sender`]: a cloneable handle that any task can use to push messages to one
 //! WebSocket connection.
 
+use super::broadcast::HubInner;
 use super::conn::{ConnShared, Proto, WsSendRefused};
 use super::error::{SendError, TrySendError};
 use crate::proto::ws::{CloseCode, DataKind, Message, PreparedMessage, WsState};
 use bytes::Bytes;
 use std::future::{poll_fn, Future};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 /// Sends messages to one WebSocket connection from anywhere. Cloning is cheap.
 ///
@@ -135,6 +136,26 @@ impl Sender {
             Err(WsSendRefused::Full(_)) => Err(TrySendError::Full),
             Err(WsSendRefused::Closed) => Err(TrySendError::Closed),
         }
+    }
+
+    /// Asks this connection's driver to deliver `hub`'s queued remote messages on its next
+    /// poll, and wakes it. False when no driver will run it: not a WebSocket, a driver
+    /// that is gone, or one that has never been polled (so its waker is unknown).
+    pub(crate) fn relay(&self, hub: &Weak<HubInner>) -> bool {
+        if !self.ws {
+            return false;
+        }
+        let mut st = self.conn.lock();
+        if st.driver_gone {
+            return false;
+        }
+        let Some(w) = st.driver_waker.clone() else {
+            return false;
+        };
+        st.relays.push(hub.clone());
+        drop(st);
+        w.wake();
+        true
     }
 
     pub(crate) async fn send_raw(&self, kind: DataKind, payload: Bytes) -> Result<(), SendError> {

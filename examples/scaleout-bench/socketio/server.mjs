@@ -9,6 +9,13 @@
 // (the publisher, which like the wirelane side's /pub is not a member); every `pub` event
 // is emitted to the room as a `msg` event. Prints `listening on PORT` once ready; stops on
 // SIGTERM/SIGINT (closing its sockets and Redis clients).
+//
+// Tuned as Socket.IO's "Performance tuning" guide says for the default WebSocket server
+// (ws): its native add-ons bufferutil and utf-8-validate are installed (package.json,
+// optionalDependencies; ws picks them up by itself). The clients connect straight over
+// WebSocket (no long-polling first), and the server accepts only that transport; there
+// are no acknowledgements, and permessage-deflate stays off (Socket.IO's default). A
+// broadcast is encoded and framed once for all the room's sockets by Socket.IO itself.
 import { createServer } from 'node:http';
 import { Server } from 'socket.io';
 import { createAdapter } from '@socket.io/redis-adapter';
@@ -30,7 +37,10 @@ for (const client of [pubClient, subClient]) {
 await Promise.all([pubClient.connect(), subClient.connect()]);
 
 const httpServer = createServer();
-const io = new Server(httpServer, { adapter: createAdapter(pubClient, subClient) });
+const io = new Server(httpServer, {
+  adapter: createAdapter(pubClient, subClient),
+  transports: ['websocket'],
+});
 
 io.on('connection', (socket) => {
   if (socket.handshake.query.role !== 'pub') socket.join(ROOM);

@@ -105,8 +105,13 @@ impl Inbox {
     }
 
     /// Delivers a decoded envelope from another process to this process's members of
-    /// `topic`, through their bounded queues and the hub's slow-client policy. Returns how
-    /// many members got it, or `None` once the hub is gone.
+    /// `topic`, through their bounded queues and the hub's slow-client policy, in the
+    /// order of the calls. Returns how many members it goes to, or `None` once the hub is
+    /// gone.
+    ///
+    /// It does not wait for the members' runtime: the message is queued (boundedly) for
+    /// one member connection's task to hand to all of them, so the envelopes arriving
+    /// together cost the runtime one wake-up rather than one per member and message.
     pub fn deliver(&self, topic: &str, envelope: &Envelope) -> Option<usize> {
         let hub = self.hub.upgrade()?;
         Some(hub.deliver_remote(topic, envelope.kind(), envelope.payload().clone()))

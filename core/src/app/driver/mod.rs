@@ -28,6 +28,7 @@ mod exchange;
 mod socket;
 mod timer;
 
+use super::broadcast::HubInner;
 use super::context::Context;
 use super::handler::BoxFuture;
 use super::runtime::{Runtime, Transport};
@@ -37,7 +38,7 @@ use socket::{Phase, Reading};
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::task::{Context as TaskCx, Poll};
 use std::time::Instant;
 
@@ -151,7 +152,14 @@ impl<R: Runtime, T: Transport> Future for Driver<R, T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<()> {
         let this = self.get_mut();
-        this.conn.lock().set_driver_waker(cx.waker());
+        let relays = {
+            let mut st = this.conn.lock();
+            st.set_driver_waker(cx.waker());
+            std::mem::take(&mut st.relays)
+        };
+        // Remote messages a hub asked this task to deliver: done here, on the runtime, so
+        // that waking the members' tasks costs no cross-thread wake-up each.
+        run_relays(relays);
         // A new wake-up: the socket may have data again, and the handler may have been
         // woken by something outside the connection (a timer, a channel).
         this.reading.on_wake_up();
@@ -183,7 +191,25 @@ impl<R: Runtime, T: Transport> Drop for Driver<R, T> {
         self.ctx = None;
         self.disarm();
         self.mark_closed();
-        self.server.metrics.ended(&mut self.conn.lock().ws.counts);
+        let relays = {
+            let mut st = self.conn.lock();
+            self.server.metrics.ended(&mut st.ws.counts);
+            // From now on hubs pick another member's driver; what they asked of this one
+            // is done here, or it would never be.
+            st.driver_gone = true;
+            std::mem::take(&mut st.relays)
+        };
+        run_relays(relays);
         self.server.connection_ended(self.id);
+    }
+}
+
+/// Delivers the queued remote messages of each hub still alive (with no connection lock
+/// held: delivering locks every member's connection, this one's too).
+fn run_relays(relays: Vec<Weak<HubInner>>) {
+    for hub in relays {
+        if let Some(hub) = hub.upgrade() {
+            hub.deliver_queued_remote();
+        }
     }
 }
