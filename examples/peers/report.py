@@ -52,6 +52,9 @@ def ratio(a, b):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--push-svg")
+    # To render an earlier run's results again: the date and commit it ran at.
+    ap.add_argument("--date")
+    ap.add_argument("--commit")
     for a in ["results", "out", "svg", "reps", "duration", "elapsed", "load-start", "load-end",
               "server-cpu", "client-cpu", "peers-lock", "main-lock", "cmdline"]:
         ap.add_argument("--" + a, required=True)
@@ -303,14 +306,21 @@ def main():
         L.append(f"| {p} | {ratio(w_a, eff(p, 'A', 'messages'))} | {ratio(w_c, mb_eff(p))} | "
                  f"{ratio(w_e, eff(p, 'E', 'requests'))} |")
     L.append("")
-    L.append("What stands in the way of the goals missed above: an idle WebSocket costs about 1.9 KB "
-             "on tokio against the 1 KiB goal; by allocation site ([memory.md](examples/peers/memory.md)) "
-             "tokio's task cell and I/O registration take 512 B, wirelane's connection task, handler "
-             "task and upgrade about 710 B, and HTTP parsing state kept after the upgrade about 240 B. "
-             "`custom_loop` is no smaller (its example loop stores connections inline in a `HashMap` "
-             "and keeps the 101 response's output buffer), so the core's own state is not what "
-             "dominates. Latency figures (B, T, P) are only as good as the machine was quiet: see the "
-             "load below.\n")
+    def idle(server):
+        d = by.get((server, "D10000"), []) or by.get((server, "D1000"), [])
+        return d[0]["result"].get("bytes_per_conn") if d else None
+
+    L.append("What stands in the way of the goals missed above: an idle WebSocket costs "
+             f"{fmt(idle('wirelane-tokio'))} B on tokio against the 1 KiB goal, while the protocol "
+             f"core alone (`custom_loop`: no runtime, no framework) keeps {fmt(idle('wirelane-custom-loop'))} B; "
+             "by allocation site ([memory.md](examples/peers/memory.md)) tokio's task cell and I/O "
+             "registration take 512 B, the handler's task and the connection's shared state about "
+             "300 B each, and the request head the handler can still read about 240 B. `GET /` costs "
+             "about 10,000 user-space instructions (`examples/peers/instructions.sh`) against hyper's 7,554 "
+             "(measured when that goal was set): a few allocations per request (the context, the handler's future, "
+             "the header index, the response buffers of a connection that went idle between "
+             "requests) and a head scan before httparse. Latency figures (B, T, P) are only as good "
+             "as the machine was quiet: see the load below.\n")
 
     # Machine and versions
     cpu = sh("lscpu | sed -n 's/^Model name: *//p'") or platform.processor()
@@ -322,7 +332,7 @@ def main():
     pv["websockets (PyPI)"] = sh("examples/peers/target/pyvenv/bin/python -c 'import websockets; print(websockets.__version__)'") or "–"
     mv = lock_versions(args.main_lock, {"tokio", "async-std", "smol", "async-io"})
     L.append("## Machine, versions, commands\n")
-    L.append(f"- Date: {sh('date -u +%Y-%m-%dT%H:%MZ')}")
+    L.append(f"- Date: {args.date or sh('date -u +%Y-%m-%dT%H:%MZ')}")
     L.append(f"- CPU: {cpu}, {sh('nproc')} cores visible; server pinned to CPU {args.server_cpu}, "
              f"load generator to CPU {args.client_cpu}")
     L.append(f"- Kernel: {sh('uname -sr')}; {sh('rustc -V')}; {sh('wrk -v 2>&1 | head -1') or 'wrk'}")
@@ -332,9 +342,11 @@ def main():
              "(2 cores: anything well above 2 means other work shared the machine, so compare "
              "ratios of work per server-CPU-second, not rates)")
     # Uncommitted changes, other than the files this run itself writes.
-    dirty = sh("git status --porcelain --untracked-files=no -- . ':!BENCHMARKS.md' "
-               "':!examples/peers/results.jsonl' ':!examples/peers/*.svg'")
-    L.append(f"- wirelane commit: {sh('git rev-parse --short HEAD')}{' (dirty tree)' if dirty else ''}; "
+    dirty = not args.commit and sh("git status --porcelain --untracked-files=no -- . "
+                                   "':!BENCHMARKS.md' ':!examples/peers/results.jsonl' "
+                                   "':!examples/peers/*.svg'")
+    commit = args.commit or sh('git rev-parse --short HEAD')
+    L.append(f"- wirelane commit: {commit}{' (dirty tree)' if dirty else ''}; "
              f"main workspace: " + ", ".join(f"{k} {v}" for k, v in sorted(mv.items())))
     L.append("- Peers: " + ", ".join(f"{k} {v}" for k, v in sorted(pv.items())))
     L.append(f"- {args.reps} repetition(s) of {args.duration} s per measurement, servers alternating "
