@@ -70,10 +70,8 @@ struct Remote {
 #[derive(Default)]
 struct RemoteQueue {
     items: VecDeque<Remote>,
-    /// A member's driver has been asked to deliver the queue (and has not yet found it
-    /// empty): further messages only join the queue.
-    relayed: bool,
-    /// When that driver was asked.
+    /// When a member's driver was asked to deliver the queue, until the queue is found
+    /// empty: meanwhile further messages only join the queue.
     asked_at: Option<Instant>,
     /// Turns the choice of driver among a topic's members, so that one whose task is
     /// slow to be polled is not asked every time.
@@ -242,9 +240,9 @@ impl HubInner {
             });
             // Full: a driver was asked long ago and has not come yet, so deliver here.
             let now = Instant::now();
-            let late = q.relayed && q.asked_at.is_some_and(|t| now - t > RELAY_PATIENCE);
+            let late = q.asked_at.is_some_and(|t| now - t > RELAY_PATIENCE);
             let full = late || q.items.len() > MAX_QUEUED_REMOTE;
-            let ask = !full && !std::mem::replace(&mut q.relayed, true);
+            let ask = !full && q.asked_at.is_none();
             if ask {
                 q.asked_at = Some(now);
                 q.turn = q.turn.wrapping_add(1);
@@ -283,7 +281,7 @@ impl HubInner {
             let batch = {
                 let mut q = self.remote_queue();
                 if q.items.is_empty() {
-                    q.relayed = false;
+                    q.asked_at = None;
                     return;
                 }
                 std::mem::take(&mut q.items)
