@@ -391,8 +391,7 @@ impl WsConnection {
                     return Some(WsEvent::Closed);
                 }
             }
-            if self.closed_queued || matches!(self.state, WsState::ClosingRemote | WsState::Closed)
-            {
+            if self.input_finished() {
                 return None;
             }
             if let Some(m) = self.whole_small_frame() {
@@ -421,13 +420,15 @@ impl WsConnection {
     /// protocol, without a trip through the driver's event loop: it can only ever be the
     /// event `poll_event` would return next, and it never ends the connection.
     pub fn poll_plain_message(&mut self) -> Option<Message> {
-        if !matches!(self.ending, Ending::None)
-            || self.closed_queued
-            || matches!(self.state, WsState::ClosingRemote | WsState::Closed)
-        {
+        if !matches!(self.ending, Ending::None) || self.input_finished() {
             return None;
         }
         self.whole_small_frame()
+    }
+
+    /// Nothing more is parsed: the connection is ending, or the peer's close has arrived.
+    fn input_finished(&self) -> bool {
+        self.closed_queued || matches!(self.state, WsState::ClosingRemote | WsState::Closed)
     }
 
     /// The next deadline at which [`WsConnection::handle_timeout`] must be called.
