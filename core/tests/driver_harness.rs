@@ -1097,7 +1097,7 @@ fn websocket_burst_received_in_another_task() {
             let seen = seen.clone();
             let rt = spawner.clone();
             async move {
-                let done = Done::default();
+                let done = Gate::default();
                 let finished = done.clone();
                 let c = ctx.clone();
                 rt.spawn(async move {
@@ -1108,7 +1108,7 @@ fn websocket_burst_received_in_another_task() {
                             break;
                         }
                     }
-                    finished.set();
+                    finished.open();
                 });
                 // Stay until the receiving task is done (the connection lives with us).
                 done.wait().await;
@@ -1136,32 +1136,6 @@ fn websocket_burst_received_in_another_task() {
     rt.run_until_idle();
     assert!(peer.conn.is_dropped_by_server());
     assert_clean(&handle);
-}
-
-/// A one-shot signal from one task to another.
-#[derive(Clone, Default)]
-struct Done(Arc<Mutex<(bool, Option<std::task::Waker>)>>);
-
-impl Done {
-    fn set(&self) {
-        let mut g = self.0.lock().unwrap();
-        g.0 = true;
-        if let Some(w) = g.1.take() {
-            w.wake();
-        }
-    }
-
-    async fn wait(&self) {
-        std::future::poll_fn(|cx| {
-            let mut g = self.0.lock().unwrap();
-            if g.0 {
-                return std::task::Poll::Ready(());
-            }
-            g.1 = Some(cx.waker().clone());
-            std::task::Poll::Pending
-        })
-        .await
-    }
 }
 
 // ----- graceful shutdown -----

@@ -12,7 +12,7 @@ use wirelane_core::app::backplane::envelope::{self, Envelope};
 use wirelane_core::app::backplane::PresenceFuture;
 use wirelane_core::app::{Backplane, BackplaneStats, Hub, Inbox, SlowClientPolicy};
 use wirelane_core::proto::ws::DataKind;
-use wirelane_tokio::{Context, Server};
+use wirelane_tokio::{Context, Server, ServerHandle};
 
 /// A backplane that only keeps the inbox, so that the test plays "the other process".
 #[derive(Default)]
@@ -54,6 +54,37 @@ async fn expect_in_order(ws: &mut Ws, count: usize) {
     }
 }
 
+/// A server whose route `/` runs `handler` with a hub on a [`Loopback`] backplane, and
+/// `clients` WebSocket clients connected to it, once every one of them has joined.
+async fn room<F, Fut>(clients: usize, handler: F) -> (Hub, Arc<Loopback>, ServerHandle, Vec<Ws>)
+where
+    F: Fn(Hub, Context) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let backplane = Arc::new(Loopback::default());
+    let hub = Hub::with_backplane(SlowClientPolicy::DropMessage, backplane.clone());
+    let server = Server::new();
+    server.port(0).await;
+    let h = hub.clone();
+    server.route("/", move |ctx| handler(h.clone(), ctx)).await;
+    let handle = server.start().await.unwrap();
+    let url = format!("ws://{}/", handle.local_addr());
+    let mut ws = Vec::new();
+    for _ in 0..clients {
+        ws.push(tokio_tungstenite::connect_async(&url).await.unwrap().0);
+    }
+    while hub.members("room") < clients {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    (hub, backplane, handle, ws)
+}
+
+/// The `i`th message of "the other process": the text `i`.
+fn remote(i: usize) -> Envelope {
+    let bytes = envelope::encode(7, i as u64, None, DataKind::Text, i.to_string().as_bytes());
+    Envelope::decode(Bytes::from(bytes), 1 << 16).unwrap()
+}
+
 #[test]
 fn remote_messages_reach_every_member_in_order_while_members_leave() {
     const MEMBERS: usize = 12;
@@ -64,30 +95,13 @@ fn remote_messages_reach_every_member_in_order_while_members_leave() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let backplane = Arc::new(Loopback::default());
-        let hub = Hub::with_backplane(SlowClientPolicy::DropMessage, backplane.clone());
-        let server = Server::new();
-        server.port(0).await;
-        let h = hub.clone();
-        server.route("/", move |ctx| member(h.clone(), ctx)).await;
-        let handle = server.start().await.unwrap();
-        let url = format!("ws://{}/", handle.local_addr());
-        let mut clients = Vec::new();
-        for _ in 0..MEMBERS {
-            clients.push(tokio_tungstenite::connect_async(&url).await.unwrap().0);
-        }
-        while hub.members("room") < MEMBERS {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        let (hub, backplane, handle, mut clients) = room(MEMBERS, member).await;
         // The first members joined first: they are the ones the hub asks to deliver.
         let leaving: Vec<Ws> = clients.drain(..LEAVING).collect();
         let inbox = backplane.inbox.lock().unwrap().clone().unwrap();
         let sender = std::thread::spawn(move || {
             for i in 0..MESSAGES {
-                let bytes =
-                    envelope::encode(7, i as u64, None, DataKind::Text, i.to_string().as_bytes());
-                let env = Envelope::decode(Bytes::from(bytes), 1 << 16).unwrap();
-                inbox.deliver("room", &env).expect("the hub is alive");
+                inbox.deliver("room", &remote(i)).expect("the hub is alive");
                 if i % 50 == 0 {
                     std::thread::sleep(Duration::from_millis(2));
                 }
@@ -132,23 +146,7 @@ fn remote_messages_are_not_left_with_a_driver_that_is_gone() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let backplane = Arc::new(Loopback::default());
-        let hub = Hub::with_backplane(SlowClientPolicy::DropMessage, backplane.clone());
-        let server = Server::new();
-        server.port(0).await;
-        let h = hub.clone();
-        server
-            .route("/", move |ctx| lingering_member(h.clone(), ctx))
-            .await;
-        let handle = server.start().await.unwrap();
-        let url = format!("ws://{}/", handle.local_addr());
-        let mut clients = Vec::new();
-        for _ in 0..GONE + LIVE {
-            clients.push(tokio_tungstenite::connect_async(&url).await.unwrap().0);
-        }
-        while hub.members("room") < GONE + LIVE {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        let (hub, backplane, handle, mut clients) = room(GONE + LIVE, lingering_member).await;
         let mut live = clients.split_off(GONE);
         for mut ws in clients {
             ws.close(None).await.unwrap();
@@ -161,9 +159,7 @@ fn remote_messages_are_not_left_with_a_driver_that_is_gone() {
         // One message at a time, each awaited: no later message may rescue one that was
         // handed to a driver that is gone.
         for i in 0..MESSAGES {
-            let bytes =
-                envelope::encode(7, i as u64, None, DataKind::Text, i.to_string().as_bytes());
-            let env = Envelope::decode(Bytes::from(bytes), 1 << 16).unwrap();
+            let env = remote(i);
             let inbox = inbox.clone();
             std::thread::spawn(move || inbox.deliver("room", &env))
                 .join()
