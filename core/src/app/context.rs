@@ -10,10 +10,11 @@ use super::sender::Sender;
 use crate::proto::http::{BodyLength, Method, RequestHead, ResponseHead};
 use crate::proto::ws::{CloseCode, DataKind, Message};
 use bytes::Bytes;
+use parking_lot::{Mutex, MutexGuard};
 use std::borrow::Cow;
 use std::future::{poll_fn, Future};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::task::Poll;
 
 /// Whether a context serves one HTTP request or a whole WebSocket connection.
@@ -25,6 +26,9 @@ pub(crate) enum Mode {
     /// on in `ServerConfig::ws_protocols` (chosen once, from the handshake's own parse).
     Ws { protocol: Option<u16> },
 }
+
+/// A response's header list, as a handler sets it.
+pub(crate) type Headers = Vec<(Cow<'static, str>, Cow<'static, str>)>;
 
 /// The response a handler is building.
 #[derive(Debug, Clone)]
@@ -114,8 +118,14 @@ impl std::fmt::Debug for Context {
     }
 }
 
+/// Header capacity of a draft kept for the next request (see [`Context::recycle`]).
+const KEPT_HEADERS: usize = 16;
+
 impl Context {
+    /// A context for `head`; `spare`, a context given back by [`Context::recycle`], is
+    /// reused when it has one.
     pub(crate) fn new(
+        spare: Option<Context>,
         conn: Arc<ConnShared>,
         head: RequestHead,
         params: Vec<(String, String)>,
@@ -128,6 +138,19 @@ impl Context {
             }
             Mode::Ws { .. } => super::trace::RequestSpan::none(),
         };
+        if let Some(mut ctx) = spare {
+            if let Some(inner) = Arc::get_mut(&mut ctx.inner) {
+                inner.conn = conn;
+                inner.head = head;
+                inner.params = params.into_boxed_slice();
+                inner.mode = mode;
+                #[cfg(feature = "tracing")]
+                {
+                    inner.trace = trace;
+                }
+                return ctx;
+            }
+        }
         Context {
             inner: Arc::new(CtxInner {
                 conn,
@@ -141,8 +164,35 @@ impl Context {
         }
     }
 
+    /// Takes the context back after its request, if nothing else holds it (no clone
+    /// kept by the application): it is emptied for the next request, and its head is
+    /// returned so the protocol can reuse its memory. A keep-alive connection then
+    /// allocates no new context, and no new header list, per request.
+    /// `headers`: the header list of the response sent, whose memory the next draft reuses.
+    pub(crate) fn recycle(mut self, mut headers: Headers) -> Option<(Context, RequestHead)> {
+        let inner = Arc::get_mut(&mut self.inner)?;
+        let head = std::mem::take(&mut inner.head);
+        inner.params = Box::default();
+        let draft = inner.draft.get_mut();
+        draft.status = 200;
+        draft.body = Body::default();
+        headers.clear();
+        if headers.capacity() <= KEPT_HEADERS && headers.capacity() >= draft.headers.capacity() {
+            draft.headers = headers;
+        } else if draft.headers.capacity() > KEPT_HEADERS {
+            draft.headers = Vec::new();
+        } else {
+            draft.headers.clear();
+        }
+        #[cfg(feature = "tracing")]
+        {
+            inner.trace = super::trace::RequestSpan::none();
+        }
+        Some((self, head))
+    }
+
     fn draft(&self) -> MutexGuard<'_, Draft> {
-        self.inner.draft.lock().unwrap_or_else(|e| e.into_inner())
+        self.inner.draft.lock()
     }
 
     // ----- the request -----

@@ -41,6 +41,7 @@ pub use broadcast::{Hub, HubStats, Membership, SlowClientPolicy};
 pub use config::ServerConfig;
 pub use context::Context;
 pub use cors::Cors;
+pub use driver::release_spare_buffers;
 #[cfg(feature = "tls")]
 pub use error::TlsError;
 pub use error::{SendError, ServerError, TrySendError};

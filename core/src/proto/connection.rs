@@ -72,6 +72,7 @@ impl Connection for ServerConnection {
         ServerConnection::output(self)
     }
     fn release_idle_buffers(&mut self) {
+        drop(self.take_idle_input());
         ServerConnection::output(self).release_idle()
     }
 }

@@ -161,6 +161,26 @@ impl OutQueue {
         }
     }
 
+    /// Takes the tail buffer's memory when nothing is queued, for a caller that keeps spare
+    /// buffers (see [`OutQueue::provide_tail`]); `None` when there is none to take.
+    pub fn take_idle_tail(&mut self) -> Option<BytesMut> {
+        if self.len != 0 || self.tail.capacity() == 0 {
+            return None;
+        }
+        self.front = VecDeque::new();
+        Some(std::mem::take(&mut self.tail))
+    }
+
+    /// Gives the tail memory from `make`, if it has none (`make` is not called otherwise).
+    /// The contents of the buffer `make` returns are discarded.
+    pub fn provide_tail(&mut self, make: impl FnOnce() -> BytesMut) {
+        if self.tail.capacity() == 0 {
+            let mut buf = make();
+            buf.clear();
+            self.tail = buf;
+        }
+    }
+
     /// Moves every queued byte into one contiguous buffer (for tests and simple drivers).
     pub fn take_all(&mut self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.len);
@@ -206,6 +226,31 @@ mod tests {
             assert_eq!(gather(&q2), want[cut..].to_vec(), "cut {cut}");
             assert_eq!(q2.len(), want.len() - cut);
         }
+    }
+
+    #[test]
+    fn a_given_tail_is_used_and_taken_back_only_when_idle() {
+        let mut q = OutQueue::new();
+        assert!(q.take_idle_tail().is_none(), "no memory to take");
+        let mut spare = BytesMut::with_capacity(4096);
+        spare.extend_from_slice(b"stale");
+        let at = spare.as_ptr();
+        q.provide_tail(|| spare);
+        q.extend_from_slice(b"abc");
+        assert_eq!(q.first_chunk(), b"abc", "stale contents are discarded");
+        assert_eq!(q.first_chunk().as_ptr(), at, "the given memory is used");
+        assert!(q.take_idle_tail().is_none(), "bytes are queued");
+        q.advance(3);
+        let back = q.take_idle_tail().expect("idle: the tail is taken");
+        assert!(back.capacity() > 0);
+        assert!(q.take_idle_tail().is_none());
+        // A queue that already has a tail keeps it.
+        q.extend_from_slice(b"x");
+        let own = q.first_chunk().as_ptr();
+        q.provide_tail(|| unreachable!("the queue has a tail"));
+        q.extend_from_slice(b"y");
+        assert_eq!(q.first_chunk().as_ptr(), own);
+        assert_eq!(q.take_all(), b"xy");
     }
 
     #[test]

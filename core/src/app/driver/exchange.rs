@@ -25,7 +25,7 @@
 use super::Driver;
 use crate::app::config::select_protocol;
 use crate::app::conn::{BodyState, ConnState, Proto, RequestSlot};
-use crate::app::context::{Context, Mode};
+use crate::app::context::{Context, Headers, Mode};
 use crate::app::handler::{BoxFuture, SharedHandler};
 use crate::app::origin;
 use crate::app::router::RouteMatch;
@@ -225,7 +225,8 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
         mode: Mode,
         run: Run,
     ) {
-        let ctx = Context::new(self.conn.clone(), head, params, mode);
+        let spare = self.spare_ctx.take();
+        let ctx = Context::new(spare, self.conn.clone(), head, params, mode);
         let app = self.server.app.clone();
         self.handler = Some(match run {
             Run::Chain {
@@ -285,7 +286,7 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
                 let (rh, body) = e.response();
                 self.server.metrics.response(rh.status);
                 if let Proto::Http(h) = &mut self.conn.lock().proto {
-                    send_whole(h, rh, Bytes::from(body));
+                    send_whole(h, &rh, Bytes::from(body));
                 }
                 return;
             }
@@ -294,7 +295,7 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
             self.server.metrics.response(403);
             if let Proto::Http(h) = &mut self.conn.lock().proto {
                 let (rh, body) = origin::forbidden();
-                send_whole(h, rh, body);
+                send_whole(h, &rh, body);
             }
             return;
         }
@@ -424,7 +425,10 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
             return;
         };
         match ctx.inner.mode {
-            Mode::Http { id } => self.finish_http(&ctx, id, panicked, now),
+            Mode::Http { id } => {
+                let headers = self.finish_http(&ctx, id, panicked, now);
+                self.keep_context(ctx, headers);
+            }
             Mode::Ws { .. } => {
                 if let Proto::Ws(w) = &mut self.conn.lock().proto {
                     if w.state() == WsState::Open {
@@ -442,49 +446,62 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
         }
     }
 
+    /// Keeps the context of a finished request for the next one, if the application kept
+    /// no clone of it (see [`Context::recycle`]); its head goes back to the protocol.
+    fn keep_context(&mut self, ctx: Context, headers: Headers) {
+        let Some((ctx, head)) = ctx.recycle(headers) else {
+            return;
+        };
+        if let Proto::Http(h) = &mut self.conn.lock().proto {
+            h.recycle_head(head);
+            self.spare_ctx = Some(ctx);
+        }
+    }
+
     /// Sends the response an HTTP handler built (or a 500 after a panic) when it did not
     /// send it itself, and ends a stream it left open.
-    fn finish_http(&mut self, ctx: &Context, id: u64, panicked: bool, now: Instant) {
+    /// Returns the draft's header list, for the next request's draft.
+    fn finish_http(&mut self, ctx: &Context, id: u64, panicked: bool, now: Instant) -> Headers {
         // The handler is done with the draft: take it rather than copy it.
-        let draft = ctx
-            .inner
-            .draft
-            .lock()
-            .map(|mut d| (d.take_head(), std::mem::take(&mut d.body.bytes)))
-            .ok();
+        let (head, body) = {
+            let mut d = ctx.inner.draft.lock();
+            (d.take_head(), std::mem::take(&mut d.body.bytes))
+        };
         let mut guard = self.conn.lock();
         let st = &mut *guard;
         let Proto::Http(h) = &mut st.proto else {
-            return;
+            return head.headers;
         };
         let Some(slot) = st.request.as_mut().filter(|s| s.id == id) else {
-            return;
+            return head.headers;
         };
-        let status = match &draft {
-            Some((head, _)) if !panicked || slot.head_sent => head.status,
-            _ => 500,
+        let status = if !panicked || slot.head_sent {
+            head.status
+        } else {
+            500
         };
         self.server.metrics.response(status);
         #[cfg(feature = "tracing")]
         crate::app::trace::response(ctx, status);
         if !slot.head_sent {
-            let (head, body) = match (draft, panicked) {
-                (Some(d), false) => d,
-                _ => {
-                    h.close_after_response();
-                    internal_error()
-                }
-            };
-            send_whole(h, head, body);
+            if panicked {
+                h.close_after_response();
+                let (head, body) = internal_error();
+                send_whole(h, &head, body);
+            } else {
+                send_whole(h, &head, body);
+            }
         } else if !slot.finished {
             if panicked {
                 // A truncated stream must not look complete: drop the connection.
                 drop(guard);
-                return self.end_now(now);
+                self.end_now(now);
+                return head.headers;
             }
             let _ = h.finish_response();
         }
         st.request = None;
+        head.headers
     }
 
     /// Reacts to the server starting a graceful shutdown; true the first time.
@@ -537,9 +554,9 @@ fn internal_error() -> (ResponseHead, Bytes) {
 }
 
 /// Sends a whole response with a known length.
-fn send_whole(h: &mut ServerConnection, head: ResponseHead, body: Bytes) {
+fn send_whole(h: &mut ServerConnection, head: &ResponseHead, body: Bytes) {
     h.set_date(crate::app::date::now());
-    let _ = h.send_response(head, BodyLength::Known(body.len() as u64));
+    let _ = h.send_response_ref(head, BodyLength::Known(body.len() as u64));
     if !body.is_empty() {
         let _ = h.send_body(body);
     }

@@ -26,6 +26,9 @@
 
 mod exchange;
 mod socket;
+mod spare;
+
+pub use spare::release_spare_buffers;
 mod timer;
 
 use super::broadcast::HubInner;
@@ -59,6 +62,8 @@ pub(crate) struct Driver<R: Runtime, T: Transport = <R as Runtime>::Stream> {
     server: Arc<ServerShared>,
     handler: Option<BoxFuture>,
     ctx: Option<Context>,
+    /// The context of the last finished request, emptied, for the next one.
+    spare_ctx: Option<Context>,
     next_request: u64,
     /// A valid WebSocket upgrade held back while request middleware decides on it.
     /// Boxed: it is rare and large, and the driver lives as long as the connection.
@@ -89,6 +94,7 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
             server,
             handler: None,
             ctx: None,
+            spare_ctx: None,
             next_request: 0,
             pending_upgrade: None,
             shutdown_seen: false,

@@ -22,7 +22,7 @@
 //!   A handler still running at `Done` may linger for `handler_linger`, seeing the
 //!   connection as closed.
 
-use super::Driver;
+use super::{spare, Driver};
 use crate::app::conn::{BodyState, Proto};
 use crate::app::runtime::{Runtime, Transport};
 use std::cell::RefCell;
@@ -153,7 +153,13 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
                     } else {
                         Reading::Ready
                     };
-                    self.conn.lock().proto.handle_input(&buf[..n], now);
+                    let mut st = self.conn.lock();
+                    if let Proto::Http(h) = &mut st.proto {
+                        // Input usually means a response: memory for both, from the spares.
+                        h.provide_input_buffer(spare::take);
+                        h.output().provide_tail(spare::take);
+                    }
+                    st.proto.handle_input(&buf[..n], now);
                     Ok(true)
                 }
             }
@@ -181,6 +187,15 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
         self.server.metrics.take(&mut st.ws.counts);
         if st.ws.inbound.is_empty() && st.ws.inbound.capacity() > 0 {
             st.ws.inbound = Default::default();
+        }
+        if let Proto::Http(h) = &mut st.proto {
+            // Kept for the next request of this connection or another one (see `spare`).
+            if let Some(b) = h.take_idle_input() {
+                spare::give(b);
+            }
+            if let Some(b) = h.output().take_idle_tail() {
+                spare::give(b);
+            }
         }
         st.proto.release_idle_buffers();
     }

@@ -235,7 +235,14 @@ pub struct ServerConnection {
     body_starved: bool,
     /// Input was handed in after `poll_event` last returned `None`: parse before reading.
     unparsed: bool,
+    /// Memory for the next head's header index, from a head given back
+    /// ([`ServerConnection::recycle_head`]).
+    spare_index: Vec<[u32; 4]>,
 }
+
+/// Largest header index (in headers) kept for reuse between requests: enough for what
+/// browsers send, small enough not to matter on an idle connection.
+const SPARE_INDEX_MAX: usize = 32;
 
 impl ServerConnection {
     /// A new connection that started at `now`.
@@ -260,6 +267,7 @@ impl ServerConnection {
             body_clock: Some(now),
             body_starved: false,
             unparsed: false,
+            spare_index: Vec::new(),
         }
     }
 
@@ -284,6 +292,38 @@ impl ServerConnection {
             .max_head_size
             .max(self.limits.max_chunk_line)
             .max(64)
+    }
+
+    // ----- memory -----
+
+    /// Gives back a head this connection produced, once the application is done with it:
+    /// the next head reuses its header index instead of allocating one.
+    pub fn recycle_head(&mut self, head: RequestHead) {
+        let index = head.into_header_index();
+        if index.capacity() > self.spare_index.capacity() && index.capacity() <= SPARE_INDEX_MAX {
+            self.spare_index = index;
+        }
+    }
+
+    /// Gives the input buffer memory from `make`, if it has none (`make` is not called
+    /// otherwise): a caller that keeps spare buffers saves an allocation per request. The
+    /// contents of the buffer `make` returns are discarded.
+    pub fn provide_input_buffer(&mut self, make: impl FnOnce() -> BytesMut) {
+        if self.buf.capacity() == 0 {
+            let mut buf = make();
+            buf.clear();
+            self.buf = buf;
+        }
+    }
+
+    /// Takes the input buffer's memory when it holds no input (see
+    /// [`ServerConnection::provide_input_buffer`]).
+    pub fn take_idle_input(&mut self) -> Option<BytesMut> {
+        if self.buf.is_empty() && self.buf.capacity() > 0 {
+            Some(std::mem::take(&mut self.buf))
+        } else {
+            None
+        }
     }
 
     // ----- inputs -----
@@ -428,14 +468,12 @@ impl ServerConnection {
         };
         let lines = self.scanner.header_lines;
         self.scanner = HeadScanner::default();
-        // A head that is the whole buffer (the usual case: one request per read) takes the
-        // buffer itself, which costs no shared-ownership record the way a split does.
-        let bytes = if end == self.buf.len() {
-            std::mem::take(&mut self.buf).freeze()
-        } else {
-            self.buf.split_to(end).freeze()
-        };
-        let head = match parse_head(bytes, lines, &self.limits) {
+        // The head shares the input buffer's memory: once the head is dropped, the buffer
+        // takes its room back, so a keep-alive connection reads every request into the
+        // same memory.
+        let bytes = self.buf.split_to(end).freeze();
+        let index = std::mem::take(&mut self.spare_index);
+        let mut head = match parse_head(bytes, lines, &self.limits, index) {
             Ok(h) => h,
             Err(e) => return Some(self.fail(e)),
         };
@@ -450,6 +488,8 @@ impl ServerConnection {
         });
         self.send = Send::Waiting;
         if head.is_upgrade() {
+            // A WebSocket keeps its upgrade request for life: not the whole input buffer.
+            head.detach();
             self.recv = Recv::UpgradePending;
             Some(HttpEvent::Upgrade(head))
         } else {
@@ -551,6 +591,16 @@ impl ServerConnection {
     pub fn send_response(
         &mut self,
         head: ResponseHead,
+        body: BodyLength,
+    ) -> Result<(), HttpUsageError> {
+        self.send_response_ref(&head, body)
+    }
+
+    /// [`ServerConnection::send_response`] for a head the caller keeps (to reuse its
+    /// header list for the next response).
+    pub fn send_response_ref(
+        &mut self,
+        head: &ResponseHead,
         body: BodyLength,
     ) -> Result<(), HttpUsageError> {
         self.check_open()?;
