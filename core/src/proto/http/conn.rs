@@ -622,7 +622,7 @@ impl ServerConnection {
             self.out.with_tail(|t| {
                 encode_head(
                     t,
-                    &head,
+                    head,
                     FramingHeader::None,
                     ConnectionHeader::None,
                     date.as_ref(),
@@ -677,7 +677,7 @@ impl ServerConnection {
         };
         let date = self.date;
         self.out
-            .with_tail(|t| encode_head(t, &head, framing, conn, date.as_ref()));
+            .with_tail(|t| encode_head(t, head, framing, conn, date.as_ref()));
         self.send = Send::Body(out);
         Ok(())
     }
