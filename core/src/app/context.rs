@@ -71,10 +71,10 @@ impl Draft {
     ) -> ResponseHead {
         let mut head = ResponseHead::new(status);
         head.headers = headers;
-        let has_type = head
-            .headers
-            .iter()
-            .any(|(n, _)| n.eq_ignore_ascii_case(headers::CONTENT_TYPE));
+        // Usually set with the lower-case constant: an exact match is cheaper to find.
+        let has_type = head.headers.iter().any(|(n, _)| {
+            n == headers::CONTENT_TYPE || n.eq_ignore_ascii_case(headers::CONTENT_TYPE)
+        });
         if !has_type && !body.is_empty() {
             let ty = if body.text {
                 headers::TEXT_PLAIN
@@ -133,9 +133,7 @@ impl Context {
     ) -> Self {
         #[cfg(feature = "tracing")]
         let trace = match mode {
-            Mode::Http { .. } => {
-                super::trace::RequestSpan::new(head.method().as_str(), head.path())
-            }
+            Mode::Http { .. } => super::trace::RequestSpan::new(&head),
             Mode::Ws { .. } => super::trace::RequestSpan::none(),
         };
         if let Some(mut ctx) = spare {

@@ -109,7 +109,56 @@ pub(crate) struct Router {
     /// registration order). Such a route matching a path is the best match there is (its
     /// rank is all static digits; only the same pattern ranks the same), so a lookup that
     /// finds one for the method needs no scan of the table.
-    exact: HashMap<String, Vec<usize>>,
+    exact: HashMap<String, Vec<usize>, PathHash>,
+}
+
+/// The hash of the route index: a multiply-rotate over eight bytes at a time, several
+/// times cheaper than the default SipHash on short paths. Collision attacks are not a
+/// concern here: the index holds only the application's own patterns, so a request path
+/// can only be compared with those, however it hashes.
+#[derive(Clone, Copy, Default)]
+struct PathHash;
+
+impl std::hash::BuildHasher for PathHash {
+    type Hasher = PathHasher;
+    fn build_hasher(&self) -> PathHasher {
+        PathHasher(0)
+    }
+}
+
+/// The state of [`PathHash`].
+struct PathHasher(u64);
+
+impl PathHasher {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(Self::K);
+    }
+}
+
+impl std::hash::Hasher for PathHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes([
+                c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7],
+            ]));
+        }
+        let rest = chunks.remainder();
+        let mut last = [0u8; 8];
+        last[..rest.len()].copy_from_slice(rest);
+        // The length goes in with the last word, so "a" and "a\0" differ.
+        self.add(u64::from_le_bytes(last) ^ ((bytes.len() as u64) << 56));
+    }
+
+    fn write_u8(&mut self, b: u8) {
+        self.add(u64::from(b));
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 /// Match quality of a route for a path, smaller is better: one 2-bit digit per segment

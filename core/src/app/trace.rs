@@ -35,12 +35,13 @@ pub(crate) struct RequestSpan {
 }
 
 impl RequestSpan {
-    pub(crate) fn new(method: &str, path: &str) -> Self {
+    pub(crate) fn new(head: &crate::proto::http::RequestHead) -> Self {
+        // The fields are read only when the span is enabled.
         let span = debug_span!(
             target: "wirelane",
             "request",
-            method,
-            path,
+            method = head.method().as_str(),
+            path = head.path(),
             status = field::Empty,
             duration_us = field::Empty
         );

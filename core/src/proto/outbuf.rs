@@ -99,6 +99,11 @@ impl OutQueue {
         }
     }
 
+    /// How many buffers hold the queued bytes (what [`OutQueue::io_slices`] would fill).
+    pub fn buffers(&self) -> usize {
+        self.front.len() + usize::from(!self.tail.is_empty())
+    }
+
     /// Fills `dst` with slices of the queued bytes, oldest first; returns how many it filled.
     pub fn io_slices<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
         let mut n = 0;
@@ -156,8 +161,12 @@ impl OutQueue {
     /// Frees the buffers' memory if nothing is queued (for idle connections).
     pub fn release_idle(&mut self) {
         if self.len == 0 {
-            self.tail = BytesMut::new();
-            self.front = VecDeque::new();
+            if self.tail.capacity() > 0 {
+                self.tail = BytesMut::new();
+            }
+            if self.front.capacity() > 0 {
+                self.front = VecDeque::new();
+            }
         }
     }
 
@@ -167,7 +176,9 @@ impl OutQueue {
         if self.len != 0 || self.tail.capacity() == 0 {
             return None;
         }
-        self.front = VecDeque::new();
+        if self.front.capacity() > 0 {
+            self.front = VecDeque::new();
+        }
         Some(std::mem::take(&mut self.tail))
     }
 

@@ -34,6 +34,8 @@ use std::time::{Duration, Instant};
 pub(super) const WRITE_BATCH: usize = 64 * 1024;
 /// Buffers handed to one vectored write.
 const MAX_IOVECS: usize = 64;
+/// Buffers handed to a vectored write without preparing room for [`MAX_IOVECS`].
+const FEW_IOVECS: usize = 4;
 /// How long, and how much, we read and discard after shutting down our write half. The
 /// byte budget is large on purpose: a peer still sending an oversized frame when we fail
 /// the connection (1009) must not get a reset that destroys our close frame.
@@ -237,8 +239,17 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
                 return Ok(unblocked || nudged);
             };
             let was_over = out.len() > cap;
-            let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
-            let n = out.io_slices(&mut slices);
+            // Few buffers is the usual case (a response, a burst of replies in the tail):
+            // a small array then, as filling the large one costs more than the rest.
+            let mut small = [IoSlice::new(&[]); FEW_IOVECS];
+            let mut large;
+            let slices: &mut [IoSlice<'_>] = if out.buffers() <= FEW_IOVECS {
+                &mut small
+            } else {
+                large = [IoSlice::new(&[]); MAX_IOVECS];
+                &mut large
+            };
+            let n = out.io_slices(slices);
             // The protocol is finished and this write holds all it queued: the transport
             // may add its own closing bytes (TLS close_notify) to the same write.
             let last = closed && slices[..n].iter().map(|s| s.len()).sum::<usize>() == out.len();

@@ -33,8 +33,9 @@ pub(super) fn take() -> BytesMut {
 /// Keeps `buf` for a later [`take`], if it is worth keeping and there is room.
 pub(super) fn give(mut buf: BytesMut) {
     buf.clear();
-    // `try_reclaim` fails while another handle shares the memory (nothing is copied).
-    if buf.capacity() > LARGEST || !buf.try_reclaim(SIZE) {
+    // `try_reclaim` fails while another handle shares the memory (nothing is copied);
+    // it is needed only when bytes were taken from the front.
+    if buf.capacity() > LARGEST || (buf.capacity() < SIZE && !buf.try_reclaim(SIZE)) {
         return;
     }
     SPARE.with(|s| {

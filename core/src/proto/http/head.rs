@@ -206,6 +206,8 @@ pub struct RequestHead {
     /// Offsets of the target in the head's bytes (held by `headers`, so one handle
     /// serves both).
     target: Range<u32>,
+    /// Offsets of the path (see [`RequestHead::path`]), found once at parse.
+    path: Range<u32>,
     target_form: TargetForm,
     version: Version,
     headers: Headers,
@@ -232,6 +234,7 @@ impl Default for RequestHead {
         RequestHead {
             method: Method::Get,
             target: 0..0,
+            path: 0..0,
             target_form: TargetForm::Origin,
             version: Version::Http11,
             headers: Headers::default(),
@@ -298,13 +301,11 @@ impl RequestHead {
     /// For an absolute-form target, the path after its authority (`/` if it has none); for
     /// asterisk-form, `*`; for authority-form (CONNECT), empty.
     pub fn path(&self) -> &str {
-        let t = self.path_and_query();
-        let path = &t[..t.find(['?', '#']).unwrap_or(t.len())];
-        if path.is_empty() && self.target_form == TargetForm::Absolute {
-            "/"
-        } else {
-            path
+        let (a, b) = (self.path.start as usize, self.path.end as usize);
+        if a == b && self.target_form == TargetForm::Absolute {
+            return "/";
         }
+        std::str::from_utf8(&self.headers.bytes[a..b]).unwrap_or("")
     }
 
     /// The query: after `?`, without any `#` fragment (in any target form).
@@ -428,7 +429,10 @@ impl HeadScanner {
             }
             if !self.request_line_done {
                 self.request_line_done = true;
-                check_request_line(line, limits)?;
+                // The target is part of the line: only a longer line can hold one too long.
+                if line.len() > limits.max_uri_len {
+                    check_request_line(line, limits)?;
+                }
             } else {
                 if line[0] == b' ' || line[0] == b'\t' {
                     return Err(HttpError::ObsFold);
@@ -556,6 +560,60 @@ fn find_cr_or_lf(s: &[u8]) -> Option<usize> {
         .map(|i| base + i)
 }
 
+/// Which of the headers that [`parse_head`] acts on a head has.
+#[derive(Default)]
+struct Seen {
+    hosts: usize,
+    /// `Content-Length` or `Transfer-Encoding`.
+    framing: bool,
+    connection: bool,
+    expect: bool,
+    upgrade: bool,
+}
+
+impl Seen {
+    fn note(&mut self, name: &[u8]) {
+        // The length sorts out all but one candidate before any byte is compared.
+        let is = |known: &str| name.eq_ignore_ascii_case(known.as_bytes());
+        match name.len() {
+            4 if is("host") => self.hosts += 1,
+            6 if is("expect") => self.expect = true,
+            7 if is("upgrade") => self.upgrade = true,
+            10 if is("connection") => self.connection = true,
+            14 if is("content-length") => self.framing = true,
+            17 if is("transfer-encoding") => self.framing = true,
+            _ => {}
+        }
+    }
+}
+
+/// Where the path lies in `bytes`, given the target's offsets and form: before any `?` or
+/// `#`, after the authority of an absolute-form target; empty for authority-form.
+fn path_in(bytes: &[u8], form: TargetForm, target: Range<usize>) -> Range<usize> {
+    let t = &bytes[target.clone()];
+    let start = match form {
+        TargetForm::Origin | TargetForm::Asterisk => 0,
+        TargetForm::Absolute => {
+            // The scheme's "://" then the authority, up to the first '/', '?' or '#'.
+            let after = t
+                .windows(3)
+                .position(|w| w == b"://")
+                .map_or(t.len(), |i| i + 3);
+            after
+                + t[after..]
+                    .iter()
+                    .position(|&b| matches!(b, b'/' | b'?' | b'#'))
+                    .unwrap_or(t.len() - after)
+        }
+        TargetForm::Authority => t.len(),
+    };
+    let len = t[start..]
+        .iter()
+        .position(|&b| b == b'?' || b == b'#')
+        .unwrap_or(t.len() - start);
+    target.start + start..target.start + start + len
+}
+
 /// Stack room for headers before falling back to a heap array.
 const STACK_HEADERS: usize = 32;
 
@@ -622,7 +680,11 @@ pub(crate) fn parse_head(
     }
     entries.clear();
     entries.reserve(req.headers.len());
+    // One pass notes which of the headers this parser acts on are present, so that the
+    // checks below look again only at those (most requests have few of them).
+    let mut seen = Seen::default();
     for h in req.headers.iter() {
+        seen.note(h.name.as_bytes());
         let (n, v) = (
             offset_in(&bytes, h.name.as_bytes()),
             offset_in(&bytes, h.value),
@@ -630,32 +692,39 @@ pub(crate) fn parse_head(
         // In range: every offset is within `bytes`, checked above to fit in 32 bits.
         entries.push([n.start, n.end, v.start, v.end].map(|x| x as u32));
     }
+    let path = path_in(&bytes, target_form, target.clone());
     let headers = Headers { bytes, entries };
 
-    if version == Version::Http11 {
-        let hosts = headers.get_all("host").count();
-        if hosts != 1 {
-            return Err(HttpError::MissingHost);
-        }
+    if version == Version::Http11 && seen.hosts != 1 {
+        return Err(HttpError::MissingHost);
     }
-    let body = body::request_body(&headers, version, limits)?;
-    let conn_close = headers.has_token("connection", "close");
+    let body = if seen.framing {
+        body::request_body(&headers, version, limits)?
+    } else {
+        RequestBody::Empty
+    };
+    let conn_close = seen.connection && headers.has_token("connection", "close");
     let keep_alive = match version {
         Version::Http11 => !conn_close,
-        Version::Http10 => !conn_close && headers.has_token("connection", "keep-alive"),
+        Version::Http10 => {
+            !conn_close && seen.connection && headers.has_token("connection", "keep-alive")
+        }
     };
     let expects_continue = version == Version::Http11
+        && seen.expect
         && headers
             .get("expect")
             .is_some_and(|v| trim_ows(v).eq_ignore_ascii_case(b"100-continue"));
     let upgrade = version == Version::Http11
         && matches!(body, RequestBody::Empty)
-        && headers.get("upgrade").is_some()
+        && seen.upgrade
+        && seen.connection
         && headers.has_token("connection", "upgrade");
     Ok(RequestHead {
         method,
         // In range: checked above to fit in 32 bits, like the header offsets.
         target: target.start as u32..target.end as u32,
+        path: path.start as u32..path.end as u32,
         target_form,
         version,
         headers,
@@ -719,6 +788,35 @@ mod tests {
             assert_eq!(h.path(), path, "{target}");
             assert_eq!(h.query(), query, "{target}");
             assert_eq!(h.authority(), Some(authority), "{target}");
+        }
+    }
+
+    #[test]
+    fn path_found_at_parse_is_the_target_before_query_and_fragment() {
+        let cases = [
+            ("GET", "/", "/"),
+            ("GET", "/a/b?x=1#f", "/a/b"),
+            ("GET", "/a#f?x", "/a"),
+            ("GET", "/?", "/"),
+            ("GET", "http://h:1", "/"),
+            ("GET", "http://h:1?q", "/"),
+            ("GET", "HTTPS://h/p/q?r#s", "/p/q"),
+            ("GET", "http://h#frag", "/"),
+            ("OPTIONS", "*", "*"),
+            ("CONNECT", "h:443", ""),
+        ];
+        for (method, target, want) in cases {
+            let h = with_target(method, target).unwrap();
+            assert_eq!(h.path(), want, "{method} {target}");
+            // The same as cutting the path-and-query at '?' or '#'.
+            let pq = h.path_and_query();
+            let cut = &pq[..pq.find(['?', '#']).unwrap_or(pq.len())];
+            let cut = if cut.is_empty() && h.target_form() == TargetForm::Absolute {
+                "/"
+            } else {
+                cut
+            };
+            assert_eq!(h.path(), cut, "{method} {target}");
         }
     }
 
