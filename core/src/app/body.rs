@@ -3,29 +3,93 @@
 use bytes::Bytes;
 
 /// A response body or outgoing message payload, remembering whether it was given as text.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct Body {
-    pub(crate) bytes: Bytes,
+    data: Data,
     /// Given as a string type: sent as a Text message on a WebSocket.
     pub(crate) text: bool,
 }
 
+/// Where a body's bytes are. A short body copied from a borrowed string or slice is kept
+/// inline: a typical small response (`"Hello, World!"`, a short JSON reply) costs no
+/// allocation, and is copied into the output once.
+#[derive(Debug, Clone)]
+enum Data {
+    Shared(Bytes),
+    Inline { len: u8, buf: [u8; INLINE_MAX] },
+}
+
+/// Longest body kept inline.
+const INLINE_MAX: usize = 30;
+
+impl Default for Data {
+    fn default() -> Self {
+        Data::Shared(Bytes::new())
+    }
+}
+
+impl PartialEq for Body {
+    fn eq(&self, other: &Body) -> bool {
+        self.text == other.text && self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for Body {}
+
 impl Body {
+    fn shared(bytes: Bytes, text: bool) -> Body {
+        Body {
+            data: Data::Shared(bytes),
+            text,
+        }
+    }
+
+    /// A copy of `s`, inline when it is short.
+    fn copied(s: &[u8], text: bool) -> Body {
+        if s.len() > INLINE_MAX {
+            return Body::shared(Bytes::copy_from_slice(s), text);
+        }
+        let mut buf = [0; INLINE_MAX];
+        buf[..s.len()].copy_from_slice(s);
+        Body {
+            // In range: at most INLINE_MAX.
+            data: Data::Inline {
+                len: s.len() as u8,
+                buf,
+            },
+            text,
+        }
+    }
+
     /// The body's bytes.
     pub fn as_bytes(&self) -> &[u8] {
-        &self.bytes
+        match &self.data {
+            Data::Shared(b) => b,
+            Data::Inline { len, buf } => &buf[..usize::from(*len)],
+        }
     }
+
+    /// The body as `Bytes` (a copy only when it was kept inline).
+    pub(crate) fn into_bytes(self) -> Bytes {
+        match self.data {
+            Data::Shared(b) => b,
+            Data::Inline { len, buf } => Bytes::copy_from_slice(&buf[..usize::from(len)]),
+        }
+    }
+
     /// Whether it was given as text (`String`, `&str`).
     pub fn is_text(&self) -> bool {
         self.text
     }
+
     /// Its length in bytes.
     pub fn len(&self) -> usize {
-        self.bytes.len()
+        self.as_bytes().len()
     }
+
     /// Whether it is empty.
     pub fn is_empty(&self) -> bool {
-        self.bytes.is_empty()
+        self.len() == 0
     }
 }
 
@@ -42,49 +106,40 @@ impl IntoBody for Body {
 }
 impl IntoBody for String {
     fn into_body(self) -> Body {
-        Body {
-            bytes: Bytes::from(self),
-            text: true,
-        }
+        Body::shared(Bytes::from(self), true)
     }
 }
 impl IntoBody for &String {
     fn into_body(self) -> Body {
-        self.clone().into_body()
+        self.as_str().into_body()
     }
 }
 impl IntoBody for &str {
     fn into_body(self) -> Body {
-        Body {
-            bytes: Bytes::copy_from_slice(self.as_bytes()),
-            text: true,
-        }
+        Body::copied(self.as_bytes(), true)
     }
 }
 impl IntoBody for std::borrow::Cow<'_, str> {
     fn into_body(self) -> Body {
-        self.into_owned().into_body()
+        match self {
+            std::borrow::Cow::Borrowed(s) => s.into_body(),
+            std::borrow::Cow::Owned(s) => s.into_body(),
+        }
     }
 }
 impl IntoBody for Vec<u8> {
     fn into_body(self) -> Body {
-        Body {
-            bytes: Bytes::from(self),
-            text: false,
-        }
+        Body::shared(Bytes::from(self), false)
     }
 }
 impl IntoBody for &Vec<u8> {
     fn into_body(self) -> Body {
-        self.clone().into_body()
+        self.as_slice().into_body()
     }
 }
 impl IntoBody for &[u8] {
     fn into_body(self) -> Body {
-        Body {
-            bytes: Bytes::copy_from_slice(self),
-            text: false,
-        }
+        Body::copied(self, false)
     }
 }
 impl<const N: usize> IntoBody for &[u8; N] {
@@ -94,9 +149,36 @@ impl<const N: usize> IntoBody for &[u8; N] {
 }
 impl IntoBody for Bytes {
     fn into_body(self) -> Body {
-        Body {
-            bytes: self,
-            text: false,
+        Body::shared(self, false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_and_long_bodies_read_the_same_whatever_their_form() {
+        let long = "x".repeat(INLINE_MAX + 1);
+        for s in ["", "Hello, World!", &"y".repeat(INLINE_MAX), &long] {
+            let forms = [
+                s.into_body(),
+                s.to_string().into_body(),
+                (&s.to_string()).into_body(),
+                std::borrow::Cow::Borrowed(s).into_body(),
+            ];
+            for b in &forms {
+                assert_eq!(b.as_bytes(), s.as_bytes());
+                assert_eq!(b.len(), s.len());
+                assert_eq!(b.is_empty(), s.is_empty());
+                assert!(b.is_text());
+                assert_eq!(b, &forms[0], "equal whether inline or shared");
+                assert_eq!(&b.clone().into_bytes()[..], s.as_bytes());
+            }
+            let bytes = s.as_bytes().into_body();
+            assert!(!bytes.is_text());
+            assert_ne!(bytes, forms[0], "text and bytes differ");
+            assert_eq!(bytes, Bytes::copy_from_slice(s.as_bytes()).into_body());
         }
     }
 }

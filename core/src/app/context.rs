@@ -476,7 +476,7 @@ impl Context {
 
     /// The response body set so far.
     pub async fn get_response_body(&self) -> Vec<u8> {
-        self.draft().body.bytes.to_vec()
+        self.draft().body.as_bytes().to_vec()
     }
 
     /// The response status set so far.
@@ -521,15 +521,15 @@ impl Context {
                 } else {
                     let last = self.inner.conn.lock().ws.last_kind;
                     match last {
-                        Some(DataKind::Text) if std::str::from_utf8(&body.bytes).is_ok() => {
+                        Some(DataKind::Text) if std::str::from_utf8(body.as_bytes()).is_ok() => {
                             DataKind::Text
                         }
                         _ => DataKind::Binary,
                     }
                 };
-                sender.send_raw(kind, body.bytes).await
+                sender.send_raw(kind, body.into_bytes()).await
             }
-            Mode::Http { id } => self.http_send_chunk(id, body.bytes).await,
+            Mode::Http { id } => self.http_send_chunk(id, body.into_bytes()).await,
         }
     }
 
@@ -585,8 +585,8 @@ impl Context {
 
     fn http_send_whole(&self, id: u64) -> Result<(), SendError> {
         let draft = self.draft().clone();
-        let len = draft.body.bytes.len() as u64;
-        self.http_send_head(id, draft.head(), len, Some(draft.body.bytes))
+        let len = draft.body.len() as u64;
+        self.http_send_head(id, draft.head(), len, Some(draft.body))
     }
 
     /// Sends request `id`'s response head, declaring a body of `len` bytes; with `whole`
@@ -596,7 +596,7 @@ impl Context {
         id: u64,
         head: ResponseHead,
         len: u64,
-        whole: Option<Bytes>,
+        whole: Option<Body>,
     ) -> Result<(), SendError> {
         let protocol = |e: crate::proto::http::HttpUsageError| SendError::Protocol(e.to_string());
         let mut guard = self.inner.conn.lock();
@@ -616,7 +616,7 @@ impl Context {
             .map_err(protocol)?;
         if let Some(body) = whole {
             if !body.is_empty() {
-                h.send_body(body).map_err(protocol)?;
+                h.send_body_slice(body.as_bytes()).map_err(protocol)?;
             }
             h.finish_response().map_err(protocol)?;
             slot.finished = true;

@@ -33,7 +33,6 @@ use crate::app::runtime::{Runtime, Transport};
 use crate::app::server::App;
 use crate::proto::http::{BodyLength, HttpEvent, RequestHead, ResponseHead, ServerConnection};
 use crate::proto::ws::{self, CloseCode, HandshakeRequest, WsConnection, WsEvent, WsState};
-use bytes::Bytes;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -286,7 +285,7 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
                 let (rh, body) = e.response();
                 self.server.metrics.response(rh.status);
                 if let Proto::Http(h) = &mut self.conn.lock().proto {
-                    send_whole(h, &rh, Bytes::from(body));
+                    send_whole(h, &rh, body.as_bytes(), now);
                 }
                 return;
             }
@@ -295,7 +294,7 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
             self.server.metrics.response(403);
             if let Proto::Http(h) = &mut self.conn.lock().proto {
                 let (rh, body) = origin::forbidden();
-                send_whole(h, &rh, body);
+                send_whole(h, &rh, &body, now);
             }
             return;
         }
@@ -465,7 +464,7 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
         // The handler is done with the draft: take it rather than copy it.
         let (head, body) = {
             let mut d = ctx.inner.draft.lock();
-            (d.take_head(), std::mem::take(&mut d.body.bytes))
+            (d.take_head(), std::mem::take(&mut d.body))
         };
         let mut guard = self.conn.lock();
         let st = &mut *guard;
@@ -487,9 +486,9 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
             if panicked {
                 h.close_after_response();
                 let (head, body) = internal_error();
-                send_whole(h, &head, body);
+                send_whole(h, &head, body, now);
             } else {
-                send_whole(h, &head, body);
+                send_whole(h, &head, body.as_bytes(), now);
             }
         } else if !slot.finished {
             if panicked {
@@ -548,17 +547,17 @@ fn open_request(next: &mut u64, st: &mut ConnState, body_state: BodyState) -> u6
 }
 
 /// The answer to a handler that panicked before sending anything.
-fn internal_error() -> (ResponseHead, Bytes) {
+fn internal_error() -> (ResponseHead, &'static [u8]) {
     let head = ResponseHead::new(500).header("content-type", "text/plain; charset=utf-8");
-    (head, Bytes::from_static(b"Internal Server Error\n"))
+    (head, b"Internal Server Error\n")
 }
 
 /// Sends a whole response with a known length.
-fn send_whole(h: &mut ServerConnection, head: &ResponseHead, body: Bytes) {
-    h.set_date(crate::app::date::now());
+fn send_whole(h: &mut ServerConnection, head: &ResponseHead, body: &[u8], now: Instant) {
+    h.set_date(crate::app::date::at(now));
     let _ = h.send_response_ref(head, BodyLength::Known(body.len() as u64));
     if !body.is_empty() {
-        let _ = h.send_body(body);
+        let _ = h.send_body_slice(body);
     }
     let _ = h.finish_response();
 }

@@ -452,6 +452,10 @@ impl ServerConnection {
     }
 
     fn step_head(&mut self) -> Option<HttpEvent> {
+        if self.buf.is_empty() && !self.peer_eof {
+            // Between requests, nothing to scan (the usual case after a response).
+            return None;
+        }
         let end = match self.scanner.scan(&self.buf, &self.limits) {
             Err(e) => return Some(self.fail(e)),
             Ok(None) => {
@@ -684,6 +688,21 @@ impl ServerConnection {
 
     /// Sends a piece of the response body (zero-copy for large pieces).
     pub fn send_body(&mut self, data: Bytes) -> Result<(), HttpUsageError> {
+        let len = data.len();
+        self.send_body_with(len, |out| out.push(data))
+    }
+
+    /// [`ServerConnection::send_body`] from a slice, copied into the output.
+    pub fn send_body_slice(&mut self, data: &[u8]) -> Result<(), HttpUsageError> {
+        self.send_body_with(data.len(), |out| out.extend_from_slice(data))
+    }
+
+    /// Sends `len` body bytes that `put` queues.
+    fn send_body_with(
+        &mut self,
+        len: usize,
+        put: impl FnOnce(&mut OutQueue),
+    ) -> Result<(), HttpUsageError> {
         self.check_open()?;
         let Send::Body(out) = &mut self.send else {
             return Err(match self.send {
@@ -694,30 +713,29 @@ impl ServerConnection {
         match out {
             OutBody::Drop => {}
             OutBody::None => {
-                if !data.is_empty() {
+                if len != 0 {
                     return Err(HttpUsageError::BodyNotAllowed);
                 }
             }
             OutBody::Length { declared, sent } => {
-                let len = data.len() as u64;
+                let len = len as u64;
                 if *declared - *sent < len {
                     return Err(HttpUsageError::BodyTooLong);
                 }
                 *sent += len;
-                self.out.push(data);
+                put(&mut self.out);
             }
             OutBody::Chunked => {
-                if !data.is_empty() {
-                    let len = data.len() as u64;
+                if len != 0 {
                     self.out.with_tail(|t| {
-                        put_hex(t, len);
+                        put_hex(t, len as u64);
                         t.extend_from_slice(b"\r\n");
                     });
-                    self.out.push(data);
+                    put(&mut self.out);
                     self.out.extend_from_slice(b"\r\n");
                 }
             }
-            OutBody::Close => self.out.push(data),
+            OutBody::Close => put(&mut self.out),
         }
         Ok(())
     }
