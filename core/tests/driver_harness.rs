@@ -85,6 +85,67 @@ fn get_keep_alive_serves_several_requests_on_one_connection() {
     client_leaves(&rt, &handle, &peer);
 }
 
+/// The context of a finished request is reused for the next one on the connection: nothing
+/// of the first request's response (status, headers, body, route parameters) may show in
+/// the second, and a context the application kept is left alone.
+#[test]
+fn a_reused_context_starts_every_request_afresh() {
+    let rt = MemRuntime::new();
+    let kept: Arc<Mutex<Vec<Context>>> = Arc::default();
+    let keep = kept.clone();
+    let handle = start(&rt, move |s| async move {
+        s.route("/set/{name}", |ctx: Context| async move {
+            let name = ctx.route_param("name").unwrap_or("").to_string();
+            ctx.set_response_status_code(201)
+                .await
+                .set_response_header("x-first", name)
+                .await
+                .set_response_body("first body")
+                .await;
+        })
+        .await;
+        s.route("/keep", move |ctx: Context| {
+            let keep = keep.clone();
+            async move {
+                ctx.set_response_header("x-kept", "yes").await;
+                keep.lock().unwrap().push(ctx);
+            }
+        })
+        .await;
+        s.route("/plain", |ctx: Context| async move {
+            let seen = format!(
+                "{} {:?} {:?} {}",
+                ctx.get_response_status_code().await,
+                ctx.route_param("name"),
+                ctx.get_response_body().await,
+                ctx.path()
+            );
+            ctx.set_response_body(seen).await;
+        })
+        .await;
+        s
+    });
+    let mut peer = Peer::new(connect(&rt, &handle, Faults::default()));
+    for first in ["/set/a", "/keep", "/set/b"] {
+        peer.conn.write(&get(first));
+        rt.run_until_idle();
+        peer.conn.write(&get("/plain"));
+        rt.run_until_idle();
+        let r = peer.responses();
+        assert_eq!(r.len(), 2, "after {first}");
+        assert_eq!(r[1].status, 200, "after {first}");
+        assert_eq!(r[1].body_str(), "200 None [] /plain", "after {first}");
+        for name in ["x-first", "x-kept"] {
+            assert_eq!(r[1].header(name), None, "{name} after {first}");
+        }
+    }
+    // The kept context still sees its own request.
+    let kept = kept.lock().unwrap().pop().unwrap();
+    assert_eq!(kept.path(), "/keep");
+    drop(kept);
+    client_leaves(&rt, &handle, &peer);
+}
+
 #[test]
 fn pipelined_requests_are_answered_in_order() {
     let rt = MemRuntime::new();

@@ -224,7 +224,8 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
         mode: Mode,
         run: Run,
     ) {
-        let spare = self.spare_ctx.take();
+        // With no handler running, what `ctx` holds is a spare one.
+        let spare = self.ctx.take().filter(|_| self.handler.is_none());
         let ctx = Context::new(spare, self.conn.clone(), head, params, mode);
         let app = self.server.app.clone();
         self.handler = Some(match run {
@@ -453,7 +454,7 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
         };
         if let Proto::Http(h) = &mut self.conn.lock().proto {
             h.recycle_head(head);
-            self.spare_ctx = Some(ctx);
+            self.ctx = Some(ctx);
         }
     }
 

@@ -61,9 +61,10 @@ pub(crate) struct Driver<R: Runtime, T: Transport = <R as Runtime>::Stream> {
     conn: Arc<ConnShared>,
     server: Arc<ServerShared>,
     handler: Option<BoxFuture>,
+    /// The context of the handler running; between HTTP requests, the last one emptied
+    /// for the next (see `Context::recycle`). One field for both keeps the connection's
+    /// task within tokio's 256-byte size class.
     ctx: Option<Context>,
-    /// The context of the last finished request, emptied, for the next one.
-    spare_ctx: Option<Context>,
     next_request: u64,
     /// A valid WebSocket upgrade held back while request middleware decides on it.
     /// Boxed: it is rare and large, and the driver lives as long as the connection.
@@ -94,7 +95,6 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
             server,
             handler: None,
             ctx: None,
-            spare_ctx: None,
             next_request: 0,
             pending_upgrade: None,
             shutdown_seen: false,
