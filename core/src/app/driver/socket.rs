@@ -157,9 +157,20 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
                     };
                     let mut st = self.conn.lock();
                     if let Proto::Http(h) = &mut st.proto {
-                        // Input usually means a response: memory for both, from the spares.
-                        h.provide_input_buffer(spare::take);
-                        h.output().provide_tail(spare::take);
+                        // Input usually means a request and a response: memory for both, and
+                        // a context for the request, from the spares.
+                        let ctx = &mut self.ctx;
+                        let wants_ctx = ctx.is_none() && self.handler.is_none();
+                        spare::with(|s| {
+                            h.provide_input_buffer(|| s.buffer());
+                            h.output().provide_tail(|| s.buffer());
+                            if wants_ctx {
+                                if let Some((spare, index)) = s.exchange() {
+                                    h.provide_header_index(index);
+                                    *ctx = Some(spare);
+                                }
+                            }
+                        });
                     }
                     st.proto.handle_input(&buf[..n], now);
                     Ok(true)
@@ -192,11 +203,19 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
         }
         if let Proto::Http(h) = &mut st.proto {
             // Kept for the next request of this connection or another one (see `spare`).
-            if let Some(b) = h.take_idle_input() {
-                spare::give(b);
-            }
-            if let Some(b) = h.output().take_idle_tail() {
-                spare::give(b);
+            let input = h.take_idle_input();
+            let tail = h.output().take_idle_tail();
+            // With no handler running, `ctx` is a spare.
+            let exchange = match self.handler {
+                None => self.ctx.take().map(|ctx| (ctx, h.take_header_index())),
+                Some(_) => None,
+            };
+            if input.is_some() || tail.is_some() || exchange.is_some() {
+                let no_room = spare::with(|s| {
+                    input.into_iter().chain(tail).for_each(|b| s.keep_buffer(b));
+                    exchange.and_then(|e| s.keep_exchange(e))
+                });
+                drop(no_room);
             }
         }
         st.proto.release_idle_buffers();

@@ -299,7 +299,19 @@ impl ServerConnection {
     /// Gives back a head this connection produced, once the application is done with it:
     /// the next head reuses its header index instead of allocating one.
     pub fn recycle_head(&mut self, head: RequestHead) {
-        let index = head.into_header_index();
+        self.provide_header_index(head.into_header_index());
+    }
+
+    /// Takes the memory kept for the next head's header index (see
+    /// [`ServerConnection::recycle_head`]), for a caller that keeps it while the
+    /// connection is idle.
+    pub fn take_header_index(&mut self) -> Vec<[u32; 4]> {
+        std::mem::take(&mut self.spare_index)
+    }
+
+    /// Gives memory for the next head's header index, if it has more room than what the
+    /// connection keeps (see [`ServerConnection::take_header_index`]).
+    pub fn provide_header_index(&mut self, index: Vec<[u32; 4]>) {
         if index.capacity() > self.spare_index.capacity() && index.capacity() <= SPARE_INDEX_MAX {
             self.spare_index = index;
         }
