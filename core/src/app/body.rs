@@ -3,34 +3,40 @@
 use bytes::Bytes;
 
 /// A response body or outgoing message payload, remembering whether it was given as text.
-#[derive(Debug, Clone, Default)]
-pub struct Body {
-    data: Data,
-    /// Given as a string type: sent as a Text message on a WebSocket.
-    pub(crate) text: bool,
-}
-
-/// Where a body's bytes are. A short body copied from a borrowed string or slice is kept
-/// inline: a typical small response (`"Hello, World!"`, a short JSON reply) costs no
-/// allocation, and is copied into the output once.
 #[derive(Debug, Clone)]
-enum Data {
-    Shared(Bytes),
-    Inline { len: u8, buf: [u8; INLINE_MAX] },
+pub struct Body(Repr);
+
+/// Where a body's bytes are, and whether they were given as text (sent as a Text message
+/// on a WebSocket). A short body copied from a borrowed string or slice is kept inline: a
+/// typical small response (`"Hello, World!"`, a short JSON reply) costs no allocation, and
+/// is copied into the output once. The flag sits in each variant so that the inline bytes
+/// fit beside the tag in the room of a `Bytes` and its padding (a context holds a body
+/// for the life of a WebSocket).
+#[derive(Debug, Clone)]
+enum Repr {
+    Shared {
+        bytes: Bytes,
+        text: bool,
+    },
+    Inline {
+        len: u8,
+        text: bool,
+        buf: [u8; INLINE_MAX],
+    },
 }
 
 /// Longest body kept inline.
-const INLINE_MAX: usize = 30;
+const INLINE_MAX: usize = 37;
 
-impl Default for Data {
+impl Default for Body {
     fn default() -> Self {
-        Data::Shared(Bytes::new())
+        Body::shared(Bytes::new(), false)
     }
 }
 
 impl PartialEq for Body {
     fn eq(&self, other: &Body) -> bool {
-        self.text == other.text && self.as_bytes() == other.as_bytes()
+        self.is_text() == other.is_text() && self.as_bytes() == other.as_bytes()
     }
 }
 
@@ -38,10 +44,7 @@ impl Eq for Body {}
 
 impl Body {
     fn shared(bytes: Bytes, text: bool) -> Body {
-        Body {
-            data: Data::Shared(bytes),
-            text,
-        }
+        Body(Repr::Shared { bytes, text })
     }
 
     /// A copy of `s`, inline when it is short.
@@ -51,35 +54,32 @@ impl Body {
         }
         let mut buf = [0; INLINE_MAX];
         buf[..s.len()].copy_from_slice(s);
-        Body {
-            // In range: at most INLINE_MAX.
-            data: Data::Inline {
-                len: s.len() as u8,
-                buf,
-            },
-            text,
-        }
+        // In range: at most INLINE_MAX.
+        let len = s.len() as u8;
+        Body(Repr::Inline { len, text, buf })
     }
 
     /// The body's bytes.
     pub fn as_bytes(&self) -> &[u8] {
-        match &self.data {
-            Data::Shared(b) => b,
-            Data::Inline { len, buf } => &buf[..usize::from(*len)],
+        match &self.0 {
+            Repr::Shared { bytes, .. } => bytes,
+            Repr::Inline { len, buf, .. } => &buf[..usize::from(*len)],
         }
     }
 
     /// The body as `Bytes` (a copy only when it was kept inline).
     pub(crate) fn into_bytes(self) -> Bytes {
-        match self.data {
-            Data::Shared(b) => b,
-            Data::Inline { len, buf } => Bytes::copy_from_slice(&buf[..usize::from(len)]),
+        match self.0 {
+            Repr::Shared { bytes, .. } => bytes,
+            Repr::Inline { len, buf, .. } => Bytes::copy_from_slice(&buf[..usize::from(len)]),
         }
     }
 
     /// Whether it was given as text (`String`, `&str`).
     pub fn is_text(&self) -> bool {
-        self.text
+        match self.0 {
+            Repr::Shared { text, .. } | Repr::Inline { text, .. } => text,
+        }
     }
 
     /// Its length in bytes.
@@ -156,6 +156,11 @@ impl IntoBody for Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_body_takes_no_more_room_than_bytes_and_a_flag() {
+        assert!(std::mem::size_of::<Body>() <= std::mem::size_of::<Bytes>() + 8);
+    }
 
     #[test]
     fn short_and_long_bodies_read_the_same_whatever_their_form() {

@@ -76,7 +76,7 @@ impl Draft {
             n == headers::CONTENT_TYPE || n.eq_ignore_ascii_case(headers::CONTENT_TYPE)
         });
         if !has_type && !body.is_empty() {
-            let ty = if body.text {
+            let ty = if body.is_text() {
                 headers::TEXT_PLAIN
             } else {
                 "application/octet-stream"
@@ -516,7 +516,7 @@ impl Context {
         match self.inner.mode {
             Mode::Ws { .. } => {
                 let sender = self.sender();
-                let kind = if body.text {
+                let kind = if body.is_text() {
                     DataKind::Text
                 } else {
                     let last = self.inner.conn.lock().ws.last_kind;

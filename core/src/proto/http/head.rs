@@ -206,8 +206,6 @@ pub struct RequestHead {
     /// Offsets of the target in the head's bytes (held by `headers`, so one handle
     /// serves both).
     target: Range<u32>,
-    /// Offsets of the path (see [`RequestHead::path`]), found once at parse.
-    path: Range<u32>,
     target_form: TargetForm,
     version: Version,
     headers: Headers,
@@ -234,7 +232,6 @@ impl Default for RequestHead {
         RequestHead {
             method: Method::Get,
             target: 0..0,
-            path: 0..0,
             target_form: TargetForm::Origin,
             version: Version::Http11,
             headers: Headers::default(),
@@ -301,11 +298,13 @@ impl RequestHead {
     /// For an absolute-form target, the path after its authority (`/` if it has none); for
     /// asterisk-form, `*`; for authority-form (CONNECT), empty.
     pub fn path(&self) -> &str {
-        let (a, b) = (self.path.start as usize, self.path.end as usize);
-        if a == b && self.target_form == TargetForm::Absolute {
+        // Found with byte searches: faster than `str` searches for a pattern of chars.
+        let target = self.target.start as usize..self.target.end as usize;
+        let path = path_in(&self.headers.bytes, self.target_form, target);
+        if path.is_empty() && self.target_form == TargetForm::Absolute {
             return "/";
         }
-        std::str::from_utf8(&self.headers.bytes[a..b]).unwrap_or("")
+        std::str::from_utf8(&self.headers.bytes[path]).unwrap_or("")
     }
 
     /// The query: after `?`, without any `#` fragment (in any target form).
@@ -692,7 +691,6 @@ pub(crate) fn parse_head(
         // In range: every offset is within `bytes`, checked above to fit in 32 bits.
         entries.push([n.start, n.end, v.start, v.end].map(|x| x as u32));
     }
-    let path = path_in(&bytes, target_form, target.clone());
     let headers = Headers { bytes, entries };
 
     if version == Version::Http11 && seen.hosts != 1 {
@@ -724,7 +722,6 @@ pub(crate) fn parse_head(
         method,
         // In range: checked above to fit in 32 bits, like the header offsets.
         target: target.start as u32..target.end as u32,
-        path: path.start as u32..path.end as u32,
         target_form,
         version,
         headers,
@@ -792,7 +789,7 @@ mod tests {
     }
 
     #[test]
-    fn path_found_at_parse_is_the_target_before_query_and_fragment() {
+    fn path_is_the_target_before_query_and_fragment() {
         let cases = [
             ("GET", "/", "/"),
             ("GET", "/a/b?x=1#f", "/a/b"),
