@@ -484,10 +484,15 @@ impl ServerConnection {
         };
         let lines = self.scanner.header_lines;
         self.scanner = HeadScanner::default();
-        // The head shares the input buffer's memory: once the head is dropped, the buffer
-        // takes its room back, so a keep-alive connection reads every request into the
-        // same memory.
-        let bytes = self.buf.split_to(end).freeze();
+        // A head that fills a buffer allocated for it alone takes the buffer (a split would
+        // cost a shared-ownership record); otherwise the head shares the buffer's memory,
+        // which the buffer takes back once the head is dropped, so a keep-alive connection
+        // with a larger buffer (`provide_input_buffer`) reads every request into it.
+        let bytes = if end == self.buf.capacity() {
+            std::mem::take(&mut self.buf).freeze()
+        } else {
+            self.buf.split_to(end).freeze()
+        };
         let index = std::mem::take(&mut self.spare_index);
         let mut head = match parse_head(bytes, lines, &self.limits, index) {
             Ok(h) => h,
