@@ -6,6 +6,7 @@
 //! - [`exchange`]: protocol events to requests and messages; routing, starting the handler,
 //!   the WebSocket upgrade, the handler's end (and panic), graceful shutdown;
 //! - [`timer`]: the connection's one deadline in the server's shared deadline map;
+//! - [`spare`]: what HTTP exchanges leave for the next one, kept per worker thread;
 //! - this file: the round loop that joins them.
 //!
 //! Rules of the round loop:
@@ -20,7 +21,9 @@
 //! - rounds repeat while any step made progress, up to [`ROUNDS_PER_POLL`]; then the task
 //!   yields (waking itself) so one busy connection cannot starve the others;
 //! - before sleeping, buffers that hold nothing are given back, so an idle connection
-//!   costs little;
+//!   costs little; an HTTP connection's buffers and spare request context go to the
+//!   worker thread's spares ([`spare`]), where the next request of any connection takes
+//!   them;
 //! - the future ends when the socket is done and the handler has returned (or has
 //!   overstayed `handler_linger`).
 
