@@ -316,10 +316,11 @@ def main():
              "by allocation site ([memory.md](examples/peers/memory.md)) tokio's task cell and I/O "
              "registration take 512 B, the handler's task and the connection's shared state about "
              "300 B each, and the request head the handler can still read about 240 B. `GET /` costs "
-             "about 10,000 user-space instructions (`examples/peers/instructions.sh`) against hyper's 7,554 "
-             "(measured when that goal was set): a few allocations per request (the context, the handler's future, "
-             "the header index, the response buffers of a connection that went idle between "
-             "requests) and a head scan before httparse. Latency figures (B, T, P) are only as good "
+             "about 7,900 user-space instructions (`examples/peers/instructions.sh`, 2026-12-02) against "
+             "tuned hyper's 7,000 counted the same way in the same window: one allocation per request "
+             "(the handler's future) where hyper has none, the head scan before httparse (CRLF line "
+             "ends and limits checked as bytes arrive), and the request head's moves through the "
+             "driver. Latency figures (B, T, P) are only as good "
              "as the machine was quiet: see the load below.\n")
 
     # Machine and versions
