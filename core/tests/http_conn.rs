@@ -1126,3 +1126,41 @@ fn head_parsing_is_linear() {
         start.elapsed()
     );
 }
+
+/// A caller that keeps buffers between requests (as the framework's driver does) gives the
+/// connection memory to read into; the head shares it, and once the head is given back
+/// and the connection is idle, the memory is taken back whole, for the next request.
+#[test]
+fn provided_input_memory_is_read_into_and_taken_back_when_idle() {
+    let now = Instant::now();
+    let mut conn = ServerConnection::new(HttpLimits::default(), now);
+    assert!(conn.take_idle_input().is_none(), "no memory yet");
+    let mut memory = bytes::BytesMut::with_capacity(4096);
+    let start = memory.as_ptr() as usize;
+    for (i, path) in ["/first", "/second", "/third"].into_iter().enumerate() {
+        conn.provide_input_buffer(|| memory);
+        let request = format!("GET {path} HTTP/1.1\r\nHost: h\r\n\r\n");
+        conn.handle_input(request.as_bytes(), now);
+        let head = match conn.poll_event() {
+            Some(HttpEvent::Head(h)) => h,
+            other => panic!("request {i}: {other:?}"),
+        };
+        assert_eq!(head.path(), path);
+        let at = head.target().as_ptr() as usize;
+        assert!(
+            (start..start + 4096).contains(&at),
+            "request {i}: the head is in the provided memory"
+        );
+        assert!(matches!(conn.poll_event(), Some(HttpEvent::BodyEnd { .. })));
+        conn.send_response(ResponseHead::new(204), BodyLength::Empty)
+            .unwrap();
+        conn.finish_response().unwrap();
+        assert!(conn.poll_event().is_none());
+        conn.recycle_head(head);
+        memory = conn.take_idle_input().expect("idle: the memory comes back");
+        assert!(conn.take_idle_input().is_none());
+    }
+    // The head gone, all the room can be used again.
+    assert!(memory.try_reclaim(4096));
+    assert_eq!(memory.as_ptr() as usize, start);
+}

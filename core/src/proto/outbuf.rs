@@ -185,11 +185,7 @@ impl OutQueue {
     /// Gives the tail memory from `make`, if it has none (`make` is not called otherwise).
     /// The contents of the buffer `make` returns are discarded.
     pub fn provide_tail(&mut self, make: impl FnOnce() -> BytesMut) {
-        if self.tail.capacity() == 0 {
-            let mut buf = make();
-            buf.clear();
-            self.tail = buf;
-        }
+        provide_memory(&mut self.tail, make);
     }
 
     /// Moves every queued byte into one contiguous buffer (for tests and simple drivers).
@@ -202,6 +198,16 @@ impl OutQueue {
         self.tail.clear();
         self.len = 0;
         out
+    }
+}
+
+/// Gives `slot` the memory of the (emptied) buffer `make` returns, if it has none; `make`
+/// is not called otherwise. For buffers that a caller keeps between uses.
+pub(crate) fn provide_memory(slot: &mut BytesMut, make: impl FnOnce() -> BytesMut) {
+    if slot.capacity() == 0 {
+        let mut buf = make();
+        buf.clear();
+        *slot = buf;
     }
 }
 

@@ -321,11 +321,7 @@ impl ServerConnection {
     /// otherwise): a caller that keeps spare buffers saves an allocation per request. The
     /// contents of the buffer `make` returns are discarded.
     pub fn provide_input_buffer(&mut self, make: impl FnOnce() -> BytesMut) {
-        if self.buf.capacity() == 0 {
-            let mut buf = make();
-            buf.clear();
-            self.buf = buf;
-        }
+        crate::proto::outbuf::provide_memory(&mut self.buf, make);
     }
 
     /// Takes the input buffer's memory when it holds no input (see
