@@ -58,8 +58,8 @@ pub enum ServerError {
     Bind(std::net::SocketAddr, io::Error),
     /// A route pattern is malformed.
     Route(super::router::RouteError),
-    /// A TLS port was asked for ([`Server::tls_port`](super::Server::tls_port)) but no
-    /// TLS configuration was given ([`Server::tls`](super::Server::tls)).
+    /// A TLS port was asked for (`Server::tls_port`) but no TLS configuration was given
+    /// (`Server::tls`); both exist with the `tls` feature.
     TlsNotConfigured,
 }
 

@@ -8,7 +8,10 @@
 //!   keep-alive exchange allocates none of them, while an idle connection holds none;
 //! - only buffers of a useful size whose whole memory is free again (no request head or
 //!   body still shares it) are kept, and at most [`KEPT`] of each kind per thread, so the
-//!   memory kept is bounded whatever the load.
+//!   memory kept is bounded whatever the load;
+//! - a kept context still points at the connection it last served (whose shared state,
+//!   already closed if that connection ended, lives on until the context is reused or
+//!   dropped): bounded by the same [`KEPT`].
 
 use crate::app::context::Context;
 use bytes::BytesMut;
