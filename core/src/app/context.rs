@@ -166,7 +166,8 @@ impl Context {
     /// kept by the application): it is emptied for the next request, and its head is
     /// returned so the protocol can reuse its memory. A keep-alive connection then
     /// allocates no new context, and no new header list, per request.
-    /// `headers`: the header list of the response sent, whose memory the next draft reuses.
+    /// `headers`: the header list of the response sent (taken from the draft for it), whose
+    /// memory the next draft reuses.
     pub(crate) fn recycle(mut self, mut headers: Headers) -> Option<(Context, RequestHead)> {
         let inner = Arc::get_mut(&mut self.inner)?;
         let head = std::mem::take(&mut inner.head);
@@ -175,13 +176,11 @@ impl Context {
         draft.status = 200;
         draft.body = Body::default();
         headers.clear();
-        if headers.capacity() <= KEPT_HEADERS && headers.capacity() >= draft.headers.capacity() {
-            draft.headers = headers;
-        } else if draft.headers.capacity() > KEPT_HEADERS {
-            draft.headers = Vec::new();
+        draft.headers = if headers.capacity() <= KEPT_HEADERS {
+            headers
         } else {
-            draft.headers.clear();
-        }
+            Vec::new()
+        };
         #[cfg(feature = "tracing")]
         {
             inner.trace = super::trace::RequestSpan::none();

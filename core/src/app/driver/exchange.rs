@@ -224,8 +224,7 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
         mode: Mode,
         run: Run,
     ) {
-        // With no handler running, what `ctx` holds is a spare one.
-        let spare = self.ctx.take().filter(|_| self.handler.is_none());
+        let spare = self.take_spare_ctx();
         let ctx = Context::new(spare, self.conn.clone(), head, params, mode);
         let app = self.server.app.clone();
         self.handler = Some(match run {

@@ -108,6 +108,15 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
         }
     }
 
+    /// The spare context: with no handler running, what `ctx` holds is one (see
+    /// `Context::recycle`).
+    fn take_spare_ctx(&mut self) -> Option<Context> {
+        match self.handler {
+            None => self.ctx.take(),
+            Some(_) => None,
+        }
+    }
+
     /// One round of the loop (see the module docs).
     fn round(&mut self, cx: &mut TaskCx<'_>, now: Instant) -> Round {
         let mut progress = self.read_or_fail(cx, now);

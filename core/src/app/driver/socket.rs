@@ -196,6 +196,7 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
     /// Nothing more to do until the next wake-up: give back buffer memory that holds
     /// nothing, so thousands of idle connections cost little.
     pub(super) fn release_idle(&mut self) {
+        let spare_ctx = self.take_spare_ctx();
         let mut st = self.conn.lock();
         self.server.metrics.take(&mut st.ws.counts);
         if st.ws.inbound.is_empty() && st.ws.inbound.capacity() > 0 {
@@ -205,11 +206,7 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
             // Kept for the next request of this connection or another one (see `spare`).
             let input = h.take_idle_input();
             let tail = h.output().take_idle_tail();
-            // With no handler running, `ctx` is a spare.
-            let exchange = match self.handler {
-                None => self.ctx.take().map(|ctx| (ctx, h.take_header_index())),
-                Some(_) => None,
-            };
+            let exchange = spare_ctx.map(|ctx| (ctx, h.take_header_index()));
             if input.is_some() || tail.is_some() || exchange.is_some() {
                 let no_room = spare::with(|s| {
                     input.into_iter().chain(tail).for_each(|b| s.keep_buffer(b));

@@ -298,13 +298,15 @@ impl RequestHead {
     /// For an absolute-form target, the path after its authority (`/` if it has none); for
     /// asterisk-form, `*`; for authority-form (CONNECT), empty.
     pub fn path(&self) -> &str {
-        // Found with byte searches: faster than `str` searches for a pattern of chars.
-        let target = self.target.start as usize..self.target.end as usize;
-        let path = path_in(&self.headers.bytes, self.target_form, target);
+        let t = self.path_and_query();
+        // A byte search: several times cheaper than a `str` search for a set of chars.
+        let end = t.bytes().position(|b| b == b'?' || b == b'#');
+        let path = &t[..end.unwrap_or(t.len())];
         if path.is_empty() && self.target_form == TargetForm::Absolute {
-            return "/";
+            "/"
+        } else {
+            path
         }
-        std::str::from_utf8(&self.headers.bytes[path]).unwrap_or("")
     }
 
     /// The query: after `?`, without any `#` fragment (in any target form).
@@ -584,33 +586,6 @@ impl Seen {
             _ => {}
         }
     }
-}
-
-/// Where the path lies in `bytes`, given the target's offsets and form: before any `?` or
-/// `#`, after the authority of an absolute-form target; empty for authority-form.
-fn path_in(bytes: &[u8], form: TargetForm, target: Range<usize>) -> Range<usize> {
-    let t = &bytes[target.clone()];
-    let start = match form {
-        TargetForm::Origin | TargetForm::Asterisk => 0,
-        TargetForm::Absolute => {
-            // The scheme's "://" then the authority, up to the first '/', '?' or '#'.
-            let after = t
-                .windows(3)
-                .position(|w| w == b"://")
-                .map_or(t.len(), |i| i + 3);
-            after
-                + t[after..]
-                    .iter()
-                    .position(|&b| matches!(b, b'/' | b'?' | b'#'))
-                    .unwrap_or(t.len() - after)
-        }
-        TargetForm::Authority => t.len(),
-    };
-    let len = t[start..]
-        .iter()
-        .position(|&b| b == b'?' || b == b'#')
-        .unwrap_or(t.len() - start);
-    target.start + start..target.start + start + len
 }
 
 /// Stack room for headers before falling back to a heap array.
