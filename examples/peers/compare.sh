@@ -21,6 +21,8 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 PEERS=$ROOT/examples/peers
+# shellcheck source=examples/peers/lib.sh
+. "$PEERS/lib.sh"
 MAIN_TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 PEERS_TARGET=${PEERS_TARGET_DIR:-$PEERS/target}
 SERVER_CPU=${SERVER_CPU:-0}
@@ -108,11 +110,7 @@ start_server() { # cmd... ; sets SERVER_PID, returns 1 if it does not come up
     rm -f "$LOG/server.out"
     taskset -c "$SERVER_CPU" "$@" --addr "$ADDR" > "$LOG/server.out" 2>&1 &
     SERVER_PID=$!
-    for _ in $(seq 100); do
-        grep -qF "listening on $ADDR" "$LOG/server.out" 2>/dev/null && return 0
-        kill -0 "$SERVER_PID" 2>/dev/null || break
-        sleep 0.05
-    done
+    wait_listening "$ADDR" "$LOG/server.out" "$SERVER_PID" && return 0
     kill "$SERVER_PID" 2>/dev/null || true
     wait "$SERVER_PID" 2>/dev/null || true
     SERVER_PID=

@@ -23,6 +23,8 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 PEERS=$ROOT/examples/peers
+# shellcheck source=examples/peers/lib.sh
+. "$PEERS/lib.sh"
 MAIN_TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 COST_TARGET=${COST_TARGET_DIR:-$MAIN_TARGET/feature-cost}
 SERVER_CPU=${SERVER_CPU:-0}
@@ -84,11 +86,7 @@ start_server() { # binary; sets ADDR and SERVER_PID
     ADDR=127.0.0.1:$PORT
     taskset -c "$SERVER_CPU" "$1" --runtime tokio --threads 1 --addr "$ADDR" > "$LOG/server.out" 2>&1 &
     SERVER_PID=$!
-    for _ in $(seq 100); do
-        grep -qF "listening on $ADDR" "$LOG/server.out" 2>/dev/null && return 0
-        kill -0 "$SERVER_PID" 2>/dev/null || break
-        sleep 0.05
-    done
+    wait_listening "$ADDR" "$LOG/server.out" "$SERVER_PID" && return 0
     echo "$1 did not start: $(head -c 300 "$LOG/server.out")" >&2
     stop_server
     exit 1

@@ -19,6 +19,8 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 PEERS=$ROOT/examples/peers
+# shellcheck source=examples/peers/lib.sh
+. "$PEERS/lib.sh"
 MAIN_TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 PEERS_TARGET=${PEERS_TARGET_DIR:-$PEERS/target}
 SERVER_CPU=${SERVER_CPU:-0}
@@ -53,10 +55,7 @@ else
     OUT=$LOG/results.jsonl
 fi
 trap 'rm -rf "$LOG"' EXIT
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-    -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
-    -addext basicConstraints=critical,CA:FALSE -keyout "$LOG/key.pem" -out "$LOG/cert.pem" 2>/dev/null
-export TLS_CERT=$LOG/cert.pem TLS_KEY=$LOG/key.pem
+test_cert "$LOG"
 TLSARGS="--tls-cert $LOG/cert.pem --tls-key $LOG/key.pem"
 ALL_SERVERS=(
     "tokio|wirelane-tokio|$ECHO --runtime tokio --threads 1 $TLSARGS"
@@ -76,11 +75,7 @@ start_server() {
     ulimit -n "$(ulimit -Hn)"
     taskset -c "$SERVER_CPU" "$@" --addr "$ADDR" > "$LOG/server.out" 2>&1 &
     SERVER_PID=$!
-    for _ in $(seq 100); do
-        grep -qF "listening on $ADDR" "$LOG/server.out" 2>/dev/null && return 0
-        sleep 0.05
-    done
-    return 1
+    wait_listening "$ADDR" "$LOG/server.out" "$SERVER_PID"
 }
 stop_server() {
     kill "$SERVER_PID" 2>/dev/null || true

@@ -17,6 +17,8 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 PEERS=$ROOT/examples/peers
+# shellcheck source=examples/peers/lib.sh
+. "$PEERS/lib.sh"
 MAIN_TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 PEERS_TARGET=${PEERS_TARGET_DIR:-$PEERS/target}
 SECS=3; ONLY=; BUILD=1; INSTR=0
@@ -43,10 +45,7 @@ LOADGEN=$MAIN_TARGET/release/loadgen
 ECHO=${WIRELANE_ECHO:-$MAIN_TARGET/release/echo}
 LOG=$(mktemp -d)
 trap 'rm -rf "$LOG"' EXIT
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-    -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
-    -addext basicConstraints=critical,CA:FALSE -keyout "$LOG/key.pem" -out "$LOG/cert.pem" 2>/dev/null
-export TLS_CERT=$LOG/cert.pem TLS_KEY=$LOG/key.pem
+test_cert "$LOG"
 TLSARGS="--tls-cert $LOG/cert.pem --tls-key $LOG/key.pem"
 SERVERS=(
     "wirelane-tokio|$ECHO --runtime tokio --threads 1 $TLSARGS"
@@ -64,10 +63,7 @@ for entry in "${SERVERS[@]}"; do
         valgrind --tool=callgrind --callgrind-out-file="$LOG/cg.out" \
             $cmd --addr "$ADDR" > "$LOG/server.out" 2>&1 &
         pid=$!
-        for _ in $(seq 600); do
-            grep -qF "listening on $ADDR" "$LOG/server.out" 2>/dev/null && break
-            sleep 0.05
-        done
+        wait_listening "$ADDR" "$LOG/server.out" "$pid" 600 || true
         "$LOADGEN" --addr "$ADDR" --tls --tls-ca "$TLS_CERT" --handshakes --threads 1 \
             --duration 2 --json > /dev/null 2>&1 || true
         # Count from here (zero the counters) to the end of the load (dump: cg.out.1).
@@ -84,10 +80,7 @@ for entry in "${SERVERS[@]}"; do
     # shellcheck disable=SC2086
     $cmd --addr "$ADDR" > "$LOG/server.out" 2>&1 &
     pid=$!
-    for _ in $(seq 100); do
-        grep -qF "listening on $ADDR" "$LOG/server.out" 2>/dev/null && break
-        sleep 0.05
-    done
+    wait_listening "$ADDR" "$LOG/server.out" "$pid" || true
     # One warm-up cycle batch, so that thread-local buffers and lazy set-up are not
     # counted against the measured cycles.
     "$LOADGEN" --addr "$ADDR" --tls --tls-ca "$TLS_CERT" --handshakes --threads 1 \
